@@ -1,0 +1,143 @@
+"""Hessian of the population loss in weight space, and its predicted spectrum (P = I).
+
+With D = (b W*ᵀW* − a WᵀW)/N and ε = ½(tr D)² + tr D² (no label noise), the second variation
+along V ∈ ℝ^{p×N} is
+
+    Hess[V, V] = (a/N)² [4⟨W, V⟩² + 2‖WᵀV + VᵀW‖²] − (2a/N) [tr D ‖V‖² + 2 tr(V D Vᵀ)],
+
+so, flattening W row-major (index i·N + n),
+
+    H[(i,n),(j,m)] = (4a²/N²) [W_in W_jm + W_im W_jn + (WWᵀ)_ij δ_nm]
+                     − (2a/N) tr D δ_ij δ_nm − (4a/N) δ_ij D_nm.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from .backend import array_module
+
+__all__ = ["hessian", "loss_gradient", "predicted_spectrum", "special_point"]
+
+
+def _D(W, W_star, a, b, xp):
+    N = W.shape[-1]
+    return (b * W_star.T @ W_star - a * W.T @ W) / N
+
+
+def _check_w(W, W_star, a, b):
+    xp = array_module(W, W_star)
+    W = v.finite_array("W", W, xp, min_ndim=2)
+    W_star = v.finite_array("W_star", W_star, xp, min_ndim=2)
+    if W.ndim != 2 or W_star.ndim != 2:
+        raise ValueError(f"W and W_star must be 2-d (p, N) and (p*, N), got {W.shape} and {W_star.shape}")
+    if W.shape[1] != W_star.shape[1]:
+        raise ValueError(f"W and W_star must share N, got {W.shape} and {W_star.shape}")
+    a = v.positive("a", a, array=False)
+    b = v.positive("b", b, array=False)
+    return W, W_star, a, b, xp
+
+
+def loss_gradient(W: Any, W_star: Any, a: Any, b: Any) -> Any:
+    """∇_W ε_g = −(2a/N)(tr D W + 2 W D), shape (p, N)."""
+    W, W_star, a, b, xp = _check_w(W, W_star, a, b)
+    D = _D(W, W_star, a, b, xp)
+    return -(2 * a / W.shape[1]) * (xp.trace(D) * W + 2 * W @ D)
+
+
+def hessian(W: Any, W_star: Any, a: Any, b: Any) -> Any:
+    """The (pN × pN) Hessian of ε_g with respect to the entries of W (row-major, index i·N + n).
+
+    Memory is (pN)² floats: meant for the small N at which spectra are inspected.
+    """
+    W, W_star, a, b, xp = _check_w(W, W_star, a, b)
+    p, N = W.shape
+    if (p * N) ** 2 * 8 > 2**31:
+        raise ValueError(f"p·N = {p * N} gives a Hessian over 2 GiB; use N ≤ {int(2**14 / p)} for spectra")
+    D = _D(W, W_star, a, b, xp)
+    c = 4 * a * a / (N * N)
+    eye_p, eye_N = xp.eye(p), xp.eye(N)
+    H = c * (
+        xp.einsum("in,jm->injm", W, W)
+        + xp.einsum("im,jn->injm", W, W)
+        + xp.einsum("ij,nm->injm", W @ W.T, eye_N)
+    )
+    H -= (2 * a / N) * xp.trace(D) * xp.einsum("ij,nm->injm", eye_p, eye_N)
+    H -= (4 * a / N) * xp.einsum("ij,nm->injm", eye_p, D)
+    return H.reshape(p * N, p * N)
+
+
+def special_point(where: str, W_star: Any, p: int, a: Any, b: Any, *, seed: Any = None):
+    """Weights W (p, N) at the origin, the drift plateau or a random point of the manifold (P = I).
+
+    ``where`` ∈ {'origin', 'plateau', 'manifold'}. The plateau point has orthogonal rows of norm
+    √(qN), orthogonal to the teacher (needs N ≥ p + p*); the manifold point is √(b/a) O W* with O
+    a random p × p* matrix with orthonormal columns (needs p ≥ p*).
+    """
+    xp = array_module(W_star)
+    W_star = v.finite_array("W_star", W_star, xp, min_ndim=2)
+    p = v.integer("p", p)
+    a = v.positive("a", a, array=False)
+    b = v.positive("b", b, array=False)
+    ps, N = W_star.shape
+    rng = np.random.default_rng(seed)
+    if where == "origin":
+        return xp.zeros((p, N))
+    if where == "plateau":
+        if N < p + ps:
+            raise ValueError(f"N must be ≥ p + p* = {p + ps} for a plateau point, got N = {N}")
+        q = b * ps / (a * (p + 2))
+        G = xp.asarray(rng.standard_normal((N, p)))
+        T = xp.linalg.qr(W_star.T)[0]
+        G = G - T @ (T.T @ G)  # orthogonal to the teacher rows
+        U = xp.linalg.qr(G)[0]
+        return (q * N) ** 0.5 * U.T
+    if where == "manifold":
+        if p < ps:
+            raise ValueError(f"p must be ≥ p* for the manifold, got p = {p}, p* = {ps}")
+        O = xp.asarray(np.linalg.qr(rng.standard_normal((p, ps)))[0])
+        return (b / a) ** 0.5 * O @ W_star
+    raise ValueError(f"where must be 'origin', 'plateau' or 'manifold', got {where!r}")
+
+
+def predicted_spectrum(where: str, p: int, p_star: int, N: int, a: Any, b: Any):
+    """Predicted Hessian spectrum at a special point (P = I, drift plateau), as a list of
+    (eigenvalue, multiplicity) pairs with eigenvalues in the units of :func:`hessian` (i.e. the
+    N·λ values of the theory divided by N). Multiplicities add up to p·N; zero-multiplicity
+    entries are dropped."""
+    p = v.integer("p", p)
+    p_star = v.integer("p_star", p_star)
+    N = v.integer("N", N)
+    a = v.positive("a", a, array=False)
+    b = v.positive("b", b, array=False)
+    ps = p_star
+    if where == "origin":
+        rows = [(-2 * a * b * (ps + 2), p * ps), (-2 * a * b * ps, p * (N - ps))]
+    elif where == "plateau":
+        if N < p + ps:
+            raise ValueError(f"N must be ≥ p + p* = {p + ps}, got {N}")
+        q = b * ps / (a * (p + 2))
+        rows = [
+            (-4 * a * b, p * ps),
+            (4 * a * b * ps, 1),
+            (8 * a * a * q, p * (p + 1) // 2 - 1),
+            (0.0, p * (p - 1) // 2 + p * (N - p - ps)),
+        ]
+    elif where == "manifold":
+        if p < ps:
+            raise ValueError(f"p must be ≥ p* on the manifold, got p = {p}, p* = {ps}")
+        rows = [
+            (4 * a * b * (ps + 2), 1),
+            (8 * a * b, ps * (ps + 1) // 2 - 1),
+            (4 * a * b, ps * (N - ps)),
+            (0.0, ps * (ps - 1) // 2 + (p - ps) * N),
+        ]
+    else:
+        raise ValueError(f"where must be 'origin', 'plateau' or 'manifold', got {where!r}")
+    merged: dict[float, int] = {}
+    for val, mult in rows:
+        if mult > 0:
+            merged[val / N] = merged.get(val / N, 0) + mult
+    return sorted(merged.items())

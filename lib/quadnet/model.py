@@ -1,0 +1,85 @@
+"""Teacher, student initialization and overlaps from weights.
+
+Weights have O(1) components and row norms ≈ √N; overlaps are normalized by N.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from .backend import array_module, get_backend
+
+__all__ = ["make_rng", "teacher", "init_student", "overlaps_from_weights", "default_readouts"]
+
+
+def make_rng(seed: Any = None, backend: Any = None):
+    """A ``Generator`` of the chosen backend from a seed (int/SeedSequence/None) or pass-through.
+
+    A NumPy ``Generator`` passed with ``backend='cupy'`` is an error (streams differ by backend).
+    """
+    xp = get_backend(backend)
+    if xp is np:
+        if seed is not None and not isinstance(seed, (int, np.integer, np.random.SeedSequence, np.random.Generator)):
+            raise TypeError(f"seed must be an int, a SeedSequence, a numpy Generator or None, got {type(seed).__name__}")
+        return np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        raise TypeError("seed: a numpy Generator cannot drive the cupy backend; pass an int seed")
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return xp.random.default_rng(seed)
+    if isinstance(seed, xp.random.Generator):
+        return seed
+    raise TypeError(f"seed must be an int, a cupy Generator or None, got {type(seed).__name__}")
+
+
+def default_readouts(p: int, p_star: int) -> tuple[float, float]:
+    """The book's default readouts a = 1/p, b = 1/p*."""
+    return 1.0 / v.integer("p", p), 1.0 / v.integer("p_star", p_star)
+
+
+def _backend_of_rng(rng: Any):
+    return array_module(backend="cupy") if type(rng).__module__.startswith("cupy") else np
+
+
+def teacher(p_star: int, N: int, *, seed: Any = None, backend: Any = None):
+    """Teacher weights W* (p*, N) with orthonormal rows times √N, so P = W*W*ᵀ/N = I exactly
+    (to rounding). Built by QR of a Gaussian matrix. float64."""
+    p_star = v.integer("p_star", p_star)
+    N = v.integer("N", N)
+    if N < p_star:
+        raise ValueError(f"N must be ≥ p_star for orthonormal teacher rows, got N = {N}, p* = {p_star}")
+    rng = make_rng(seed, backend) if not hasattr(seed, "standard_normal") else seed
+    xp = _backend_of_rng(rng)
+    G = rng.standard_normal((N, p_star))
+    Qf, R = xp.linalg.qr(G)
+    Qf = Qf * xp.sign(xp.diagonal(R))[None, :]  # unique (Haar-distributed) orthonormal frame
+    return xp.ascontiguousarray((Qf.T * N**0.5).astype(xp.float64))
+
+
+def init_student(p: int, N: int, *, q0: float = 1.0, replicas: int | None = None, seed: Any = None,
+                 backend: Any = None, dtype: Any = None):
+    """Student weights with i.i.d. N(0, q0) entries: shape (p, N), or (replicas, p, N).
+
+    Then Q(0) ≈ q0 I and M(0) = O(N^{-1/2}) entries. ``seed`` is an int, a Generator or None.
+    """
+    p = v.integer("p", p)
+    N = v.integer("N", N)
+    q0 = v.positive("q0", q0, array=False)
+    shape = (p, N) if replicas is None else (v.integer("replicas", replicas), p, N)
+    rng = make_rng(seed, backend) if not hasattr(seed, "standard_normal") else seed
+    xp = _backend_of_rng(rng)
+    W = rng.standard_normal(shape) * q0**0.5
+    return W.astype(dtype or xp.float64, copy=False)
+
+
+def overlaps_from_weights(W: Any, W_star: Any):
+    """(Q, M, P) = (W Wᵀ/N, W W*ᵀ/N, W* W*ᵀ/N) from W (..., p, N) and W* (..., p*, N), in float64."""
+    xp = array_module(W, W_star)
+    W = v.finite_array("W", W, xp, min_ndim=2)
+    W_star = v.finite_array("W_star", W_star, xp, min_ndim=2)
+    N = W.shape[-1]
+    if W_star.shape[-1] != N:
+        raise ValueError(f"W and W_star must share the input dimension N, got {W.shape} and {W_star.shape}")
+    Wt = xp.swapaxes(W, -1, -2)
+    return W @ Wt / N, W @ xp.swapaxes(W_star, -1, -2) / N, W_star @ xp.swapaxes(W_star, -1, -2) / N

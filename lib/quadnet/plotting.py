@@ -1,0 +1,61 @@
+"""One house style for the book's figures (white background, readable fonts).
+
+Never selects a Matplotlib backend: notebooks keep their inline backend.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+__all__ = ["STYLE", "apply_style", "style", "COLORS", "errorbar"]
+
+COLORS = ["#1f5fa6", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a4f", "#555555"]
+
+STYLE = {
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 12,
+    "legend.fontsize": 10,
+    "legend.frameon": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 5,
+    "figure.constrained_layout.use": True,
+}
+
+
+def apply_style() -> None:
+    """Set the house style globally (call once at the top of a chapter)."""
+    import matplotlib as mpl
+    from cycler import cycler
+
+    mpl.rcParams.update(STYLE)
+    mpl.rcParams["axes.prop_cycle"] = cycler(color=COLORS)
+
+
+@contextmanager
+def style():
+    """Context manager form of :func:`apply_style`."""
+    import matplotlib as mpl
+
+    with mpl.rc_context():
+        apply_style()
+        yield
+
+
+def errorbar(ax, x, samples, *, axis=-1, label=None, color=None, marker="o", **kw):
+    """Simulation as markers: mean ± standard error over ``axis`` of ``samples``."""
+    import numpy as np
+
+    s = np.asarray(samples, dtype=float)
+    n = np.sum(np.isfinite(s), axis=axis)
+    mean = np.nanmean(s, axis=axis)
+    se = np.nanstd(s, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
+    return ax.errorbar(x, mean, yerr=se, fmt=marker, ls="none", capsize=2, label=label, color=color, **kw)

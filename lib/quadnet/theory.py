@@ -1,0 +1,119 @@
+"""Closed-form results at P = I: the plateau, the critical step, the escape rate.
+
+Write B = b p*, g = aγ (the effective step η) and u = a q. On the plateau M = 0, Q = q I the
+M-equation vanishes and the Q-equation, divided by 4aγ q, reads
+
+    (B − p u) − 2u + g [ (B − p u)² + 2b²p* + σ² + 2p u² − 4u (B − p u) + 8u² ] = 0,
+
+i.e. the quadratic g(p+2)(p+4) u² − (p+2)(1 + 2gB) u + B + gK = 0 with K = B² + 2b²p* + σ².
+At g = 0 (drift only) u = B/(p+2). The physical root is the one continuous with g → 0; it
+exists while the discriminant is ≥ 0, i.e. below g_c, the positive root of
+4[(p+4)K − (p+2)B²] g² + 8B g − (p+2) = 0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _validate as v
+
+__all__ = ["Plateau", "plateau", "critical_lr", "escape_rate"]
+
+
+def _check(p, p_star, a, b, noise=0.0):
+    p = v.integer("p", p)
+    p_star = v.integer("p_star", p_star)
+    a = v.positive("a", a, array=False)
+    b = v.positive("b", b, array=False)
+    noise = v.positive("noise", noise, allow_zero=True, array=False)
+    return p, p_star, a, b, noise
+
+
+def _critical_g(p, p_star, b, noise):
+    B = b * p_star
+    K = B * B + 2 * b * b * p_star + noise * noise
+    A = 4 * ((p + 4) * K - (p + 2) * B * B)  # > 0
+    return (-8 * B + math.sqrt(64 * B * B + 4 * A * (p + 2))) / (2 * A)
+
+
+def critical_lr(p, p_star, a, b, *, noise=0.0):
+    """Step γ_c above which the plateau fixed point of the full (γ²) ODE ceases to exist (P = I).
+
+    Returns γ_c = g_c / a, with g_c = aγ_c the critical effective step.
+    """
+    p, p_star, a, b, noise = _check(p, p_star, a, b, noise)
+    return _critical_g(p, p_star, b, noise) / a
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """The plateau fixed point M = 0, Q = q I (P = I).
+
+    Attributes: ``q`` (diagonal of Q), ``loss`` (ε_g there, label noise included),
+    ``Q`` (p, p) and ``M`` (p, p*) as NumPy arrays, and the parameters it was computed for.
+    """
+
+    p: int
+    p_star: int
+    a: float
+    b: float
+    lr: float
+    noise: float
+    q: float
+    loss: float
+
+    @property
+    def Q(self):
+        return self.q * np.eye(self.p)
+
+    @property
+    def M(self):
+        return np.zeros((self.p, self.p_star))
+
+    @property
+    def trace_D(self) -> float:
+        return self.b * self.p_star - self.a * self.p * self.q
+
+
+def plateau(p, p_star, a, b, lr=0.0, *, noise=0.0):
+    """The plateau (uninformative fixed point) of the overlap ODEs at P = I.
+
+    ``lr = 0`` gives the fixed point of the drift, q = b p*/(a (p+2)); ``lr > 0`` the fixed point of
+    the full ODE with its γ² term (q shifted upward). Raises ``ValueError`` above the critical step
+    :func:`critical_lr`, where the fixed point does not exist.
+    """
+    p, p_star, a, b, noise = _check(p, p_star, a, b, noise)
+    lr = v.positive("lr", lr, allow_zero=True, array=False)
+    B = b * p_star
+    g = a * lr
+    if g == 0:
+        u = B / (p + 2)
+    else:
+        gc = _critical_g(p, p_star, b, noise)
+        if g > gc:
+            raise ValueError(
+                f"lr = {lr:g} is above the critical step γ_c = {gc / a:.6g} (aγ_c = {gc:.6g}) for "
+                f"p = {p}, p* = {p_star}, b = {b:g}: the plateau does not exist; lr must be ≤ γ_c"
+            )
+        K = B * B + 2 * b * b * p_star + noise * noise
+        lin = (p + 2) * (1 + 2 * g * B)
+        disc = max(lin * lin - 4 * g * (p + 2) * (p + 4) * (B + g * K), 0.0)
+        u = 2 * (B + g * K) / (lin + math.sqrt(disc))  # the small root, stable as g → 0
+    q = u / a
+    trD = B - p * u
+    loss = 0.5 * trD * trD + b * b * p_star + p * u * u + 0.5 * noise * noise
+    return Plateau(p=p, p_star=p_star, a=a, b=b, lr=lr, noise=noise, q=q, loss=loss)
+
+
+def escape_rate(p, p_star, a, b, lr, *, drift_only=False, noise=0.0):
+    """Growth rate r of M at the plateau: dM/dα = r M to linear order (P = I).
+
+    r = 2aγ [tr D + 2b − 2aq] evaluated at the plateau; at the drift plateau this is 4abγ,
+    independent of p at fixed η = aγ. With ``drift_only=False`` the γ²-shifted plateau is used
+    (slightly smaller rate). The loss leaves the plateau as e^{2rα}.
+    """
+    lr = v.positive("lr", lr, array=False)
+    pl = plateau(p, p_star, a, b, 0.0 if drift_only else lr, noise=noise)
+    return 2 * a * lr * (pl.trace_D + 2 * pl.b - 2 * pl.a * pl.q)

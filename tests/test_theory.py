@@ -1,0 +1,78 @@
+"""Plateau, critical step and escape rate against the ODE right-hand side and integration."""
+import numpy as np
+import pytest
+
+import quadnet as qn
+
+CASES = [(4, 2, 0.25, 0.5, 0.0), (1, 1, 1.0, 1.0, 0.0), (3, 2, 0.7, 0.2, 0.0), (6, 1, 0.1, 2.0, 0.4)]
+
+
+def rhs_on_diagonal(q, p, ps, a, b, lr, noise=0.0, drift_only=False):
+    dQ, dM = qn.ode_rhs(q * np.eye(p), np.zeros((p, ps)), np.eye(ps), a, b, lr, noise=noise, drift_only=drift_only)
+    return dQ[0, 0]
+
+
+@pytest.mark.parametrize("p,ps,a,b,noise", CASES)
+def test_plateau_is_a_zero_of_the_rhs(p, ps, a, b, noise):
+    drift = qn.plateau(p, ps, a, b)
+    assert abs(rhs_on_diagonal(drift.q, p, ps, a, b, 1.0, noise, drift_only=True)) < 1e-12
+    lr = 0.7 * qn.critical_lr(p, ps, a, b, noise=noise)
+    full = qn.plateau(p, ps, a, b, lr, noise=noise)
+    dQ, dM = qn.ode_rhs(full.Q, full.M, np.eye(ps), a, b, lr, noise=noise)
+    assert np.abs(dQ).max() < 1e-12 and np.abs(dM).max() == 0
+    assert full.q > drift.q  # the γ² term shifts q upward
+    # loss is the population loss at the fixed point
+    assert full.loss == pytest.approx(float(qn.population_loss(full.Q, full.M, np.eye(ps), a, b, noise)), rel=1e-12)
+
+
+@pytest.mark.parametrize("p,ps,a,b,noise", CASES)
+def test_critical_step_is_where_the_fixed_point_disappears(p, ps, a, b, noise):
+    gc = qn.critical_lr(p, ps, a, b, noise=noise)
+    q = np.linspace(1e-3, 20, 4001) * b * ps / a
+    below = np.array([rhs_on_diagonal(x, p, ps, a, b, 0.99 * gc, noise) for x in q])
+    above = np.array([rhs_on_diagonal(x, p, ps, a, b, 1.01 * gc, noise) for x in q])
+    assert np.any(np.diff(np.sign(below)) != 0)  # a fixed point exists below γ_c
+    assert np.all(above > 0)  # none above: q grows without bound
+    with pytest.raises(ValueError, match="critical"):
+        qn.plateau(p, ps, a, b, 1.01 * gc, noise=noise)
+
+
+def test_plateau_loss_formula_for_default_readouts():
+    for p in (1, 2, 5, 9):
+        for ps in (1, 2, 3):
+            pl = qn.plateau(p, ps, 1 / p, 1 / ps)
+            assert pl.loss == pytest.approx(1 / ps + 1 / (p + 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("drift_only", [True, False])
+def test_escape_rate_matches_integrated_growth(drift_only):
+    p, ps, a, b, lr = 4, 2, 0.25, 0.5, 0.5
+    pl = qn.plateau(p, ps, a, b, 0.0 if drift_only else lr)
+    M0 = 1e-9 * np.random.default_rng(3).standard_normal((p, ps))
+    al = np.array([0.0, 10.0, 20.0])
+    tr = qn.integrate_ode(pl.Q, M0, np.eye(ps), a, b, lr, al, drift_only=drift_only, rtol=1e-12, atol=1e-20)
+    norms = np.linalg.norm(tr.M, axis=(-2, -1))
+    slope = np.log(norms[2] / norms[1]) / 10
+    assert slope == pytest.approx(qn.escape_rate(p, ps, a, b, lr, drift_only=drift_only), rel=1e-6)
+    # direction of M kept
+    assert np.abs(tr.M[2] / norms[2] - M0 / np.linalg.norm(M0)).max() < 1e-6
+
+
+def test_escape_rate_independent_of_p_at_fixed_effective_step():
+    eta = 0.1
+    rates = [qn.escape_rate(p, 2, 1 / p, 1 / 2, eta * p, drift_only=True) for p in (2, 4, 8, 16)]
+    np.testing.assert_allclose(rates, rates[0], rtol=1e-12)
+    # at fixed γ instead the rate falls like 1/p
+    r = [qn.escape_rate(p, 2, 1 / p, 1 / 2, 0.5, drift_only=True) for p in (2, 4, 8)]
+    np.testing.assert_allclose(np.array(r) * np.array([2, 4, 8]), r[0] * 2, rtol=1e-12)
+
+
+def test_integration_near_critical_step():
+    """Just above γ_c the ODE from the plateau blows up; just below it stays finite."""
+    p, ps, a, b = 2, 2, 0.5, 0.5
+    gc = qn.critical_lr(p, ps, a, b)
+    Q0 = qn.plateau(p, ps, a, b).q * np.eye(p)
+    M0 = np.zeros((p, ps))
+    al = np.linspace(0, 200, 11)
+    assert bool(qn.integrate_ode(Q0, M0, np.eye(ps), a, b, 1.03 * gc, al).diverged)
+    assert not bool(qn.integrate_ode(Q0, M0, np.eye(ps), a, b, 0.97 * gc, al).diverged)
