@@ -57,3 +57,15 @@ def test_loss_equals_exact_gaussian_expectation(rng, p, p_star, a, b, noise):
     err = b * np.sum(nu**2, 1) + noise * U[:, -1] - a * np.sum(lam**2, 1)
     ref = 0.5 * np.sum(w * err**2)
     assert qn.population_loss(Q, M, P, a, b, noise) == pytest.approx(ref, rel=1e-11)
+
+
+def test_library_monte_carlo_estimator_is_consistent(rng):
+    W, Ws, (Q, M, P) = random_overlaps(rng, 3, 1, N=30, informed=0.5)
+    Wb = np.stack([W, 0.5 * W])
+    est = qn.monte_carlo_loss(Wb, Ws, 1 / 3, 1.0, 40_000, noise=0.2, seed=1)
+    assert est.mean.shape == (2,)
+    for i, Wi in enumerate(Wb):
+        exact = qn.population_loss(*qn.overlaps_from_weights(Wi, Ws), 1 / 3, 1.0, 0.2)
+        assert abs(est.mean[i] - exact) < 5 * est.stderr[i]
+    again = qn.monte_carlo_loss(Wb, Ws, 1 / 3, 1.0, 40_000, noise=0.2, seed=1)
+    np.testing.assert_array_equal(est.mean, again.mean)

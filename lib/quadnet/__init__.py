@@ -9,7 +9,9 @@ from .hessian import hessian, loss_gradient, predicted_spectrum, special_point
 from .manifold import closest_solution, distance_to_manifold_min, polar, solution_overlaps, stiefel_dimension
 from .model import default_readouts, init_student, make_rng, overlaps_from_weights, teacher
 from .ode import Trajectory, integrate_ode, ode_rhs
+from .montecarlo import MCEstimate, monte_carlo_loss
 from .overlaps import population_loss
+from . import book, plotting
 from .profiles import profile
 from .theory import Plateau, critical_lr, escape_rate, plateau
 
@@ -21,7 +23,7 @@ __all__ = [
     "closest_solution", "distance_to_manifold_min", "polar", "solution_overlaps", "stiefel_dimension",
     "default_readouts", "init_student", "make_rng", "overlaps_from_weights", "teacher",
     "Trajectory", "integrate_ode", "ode_rhs",
-    "population_loss", "profile",
+    "population_loss", "profile", "MCEstimate", "monte_carlo_loss",
     "Plateau", "critical_lr", "escape_rate", "plateau",
     "__version__",
 ]

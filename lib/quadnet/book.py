@@ -14,13 +14,14 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def glue(name: str, value: Any, fmt: str | None = None, display: bool = False) -> Any:
-    """Glue ``value`` (formatted with ``fmt`` if given) for ``{glue:}`name``` in the prose.
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Glue a computed ``value`` under ``name`` for the prose (``{glue:text}`name:.3g```).
 
-    Falls back to doing nothing when myst-nb is absent (e.g. a bare Colab runtime).
+    Numbers are glued as Python numbers (NumPy scalars converted) so the role's format spec
+    applies. Falls back to doing nothing when myst-nb is absent (e.g. a bare Colab runtime).
     Returns the value, so ``x = glue('x', compute())`` reads naturally.
     """
-    shown = format(value, fmt) if fmt else value
+    shown = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
     try:
         from myst_nb import glue as _glue
     except Exception:
