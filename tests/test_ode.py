@@ -121,7 +121,8 @@ def test_divergence_is_reported_per_element(rng):
     tr = qn.integrate_ode(Qb, np.stack([M, M]), P, a, b, lr, al)
     alone = qn.integrate_ode(Q, M, P, a, b, lr, al)
     assert tr.diverged.tolist() == [False, True]
-    np.testing.assert_allclose(tr.loss[:, 0], alone.loss, rtol=1e-7, atol=1e-12)
+    # batch elements share the solver's step sequence, so they agree to solver accuracy, not bitwise
+    np.testing.assert_allclose(tr.loss[:, 0], alone.loss, rtol=1e-5, atol=1e-10)
 
 
 def commuting_start(rng, p, ps):

@@ -1,0 +1,117 @@
+# Build, test and benchmark entry points (GNU make). `make` alone lists the targets.
+#
+#   make book                  build the site into _build/html (PROFILE=default)
+#   make book PROFILE=paper    same, with another QUADNET_PROFILE (quick|default|paper)
+#   make test                  everything CI runs (quick profile)
+#   make bench                 benchmarks
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON         ?= python3
+PROFILE        ?= default
+XDIST          ?= 2
+NBMAKE_TIMEOUT ?= 900
+
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD := _build
+CACHE := $(BUILD)/.jupyter_cache
+JUNIT := test-artifacts/junit
+
+# Tools from the venv first, for every recipe and the kernels they start.
+export PATH := $(abspath $(BIN)):$(PATH)
+export VIRTUAL_ENV := $(abspath $(VENV))
+# Notebooks need the inline backend that ipykernel picks when MPLBACKEND is unset: never pass
+# an inherited MPLBACKEND (e.g. Agg) on, or figures vanish from the executed notebooks.
+unexport MPLBACKEND
+
+JB_FLAGS := -W -n --keep-going
+
+# Execution results are cached by notebook code only, so the cache in use is tied to a key:
+# the profile plus a hash of the package sources. On a new key the current cache is set
+# aside under its own key, the one for the new key (if any) is brought back, and the Sphinx
+# environment is dropped so every page is re-read. Switching quick <-> default is cheap;
+# changing lib/ re-executes.
+EXEC_KEY = $(PROFILE)-$(shell cat pyproject.toml $$(find lib -name '*.py' 2>/dev/null | LC_ALL=C sort) 2>/dev/null | sha256sum | cut -c1-12)
+
+# Steps of `make test`, in order.
+# (5) later: append test-browser once .ci/run installs Debian's chromium.
+TEST_STEPS := test-unit test-notebooks test-book test-site
+
+# Each pytest step writes a JUnit report; `make test` closes with one line summing them all.
+PYTEST_REPORT = --junitxml=$(JUNIT)/$@.xml
+define JUNIT_SUMMARY
+import glob, xml.etree.ElementTree as ET
+t = f = s = 0
+for path in sorted(glob.glob("$(JUNIT)/*.xml")):
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        t += int(suite.get("tests", 0)); s += int(suite.get("skipped", 0))
+        f += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+print(f"summary: {t - f - s} passed, {f} failed, {s} skipped")
+endef
+export JUNIT_SUMMARY
+
+# pytest whose exit status 5 ("no tests collected") counts as success; only for steps whose
+# tests may not exist yet (site and browser checks).
+define pytest_may_be_empty
+	$(BIN)/pytest $(1) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make: no tests collected for '$(1)'; step passes"; else exit $$rc; fi; }
+endef
+
+.PHONY: help venv .venv book test $(TEST_STEPS) test-browser bench clean
+
+help: ## list the targets
+	@echo "Targets (variables: PROFILE=$(PROFILE), XDIST=$(XDIST), PYTHON=$(PYTHON)):"
+	@grep -E '^[a-zA-Z_. -]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+venv .venv: $(STAMP) ## create .venv and install requirements.txt (again when it or pyproject.toml changes)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	@touch $@
+
+book: $(STAMP) ## build the site into _build/html (QUADNET_PROFILE=PROFILE), warnings as errors
+	@mkdir -p $(BUILD)
+	@key='$(EXEC_KEY)'; old=$$(cat $(BUILD)/.exec-key 2>/dev/null || true); \
+	if [ "$$old" != "$$key" ]; then \
+	  echo "make: execution key $${old:-none} -> $$key"; \
+	  if [ -n "$$old" ] && [ -d $(CACHE) ]; then \
+	    rm -rf $(CACHE).$${old%-*}-*; mv $(CACHE) $(CACHE).$$old; fi; \
+	  rm -rf $(CACHE); \
+	  if [ -d $(CACHE).$$key ]; then mv $(CACHE).$$key $(CACHE); fi; \
+	  rm -rf $(BUILD)/.doctrees; \
+	  echo "$$key" > $(BUILD)/.exec-key; \
+	fi
+	QUADNET_PROFILE=$(PROFILE) $(BIN)/jupyter-book build . --path-output . $(JB_FLAGS)
+
+test: $(STAMP) ## run every check CI runs: unit, notebooks, site build, site checks
+	@rm -rf $(JUNIT)
+	@set -e; for step in $(TEST_STEPS); do \
+	  echo; echo "==== make $$step"; $(MAKE) --no-print-directory $$step; done
+	@echo; echo "==== make test: all steps passed ($(TEST_STEPS))"
+	@$(BIN)/python -c "$$JUNIT_SUMMARY"
+
+test-unit: $(STAMP) ## (1) unit tests of quadnet and notebook hygiene
+	$(BIN)/pytest -m "not site and not browser" -n $(XDIST) $(PYTEST_REPORT) tests
+
+test-notebooks: $(STAMP) ## (2) execute every book/*.ipynb with nbmake, quick profile
+	QUADNET_PROFILE=quick $(BIN)/pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) -n $(XDIST) $(PYTEST_REPORT) book/
+
+test-book: $(STAMP) ## (3) site build with the quick profile, warnings as errors
+	$(MAKE) --no-print-directory book PROFILE=quick
+
+test-site: $(STAMP) ## (4) checks of the built HTML in _build/html (pytest -m site)
+	$(call pytest_may_be_empty,-m site $(PYTEST_REPORT) tests)
+
+test-browser: $(STAMP) ## (5, not yet in `test`) headless-browser checks (pytest -m browser)
+	$(call pytest_may_be_empty,-m browser $(PYTEST_REPORT) tests)
+
+bench: $(STAMP) ## run the benchmarks (benchmarks/run.py)
+	$(BIN)/python benchmarks/run.py
+
+clean: ## remove _build (site, doctrees, execution caches)
+	rm -rf $(BUILD)
