@@ -76,3 +76,33 @@ def test_integration_near_critical_step():
     al = np.linspace(0, 200, 11)
     assert bool(qn.integrate_ode(Q0, M0, np.eye(ps), a, b, 1.03 * gc, al).diverged)
     assert not bool(qn.integrate_ode(Q0, M0, np.eye(ps), a, b, 0.97 * gc, al).diverged)
+
+
+@pytest.mark.parametrize("p,ps,a,b,lr", [(4, 2, 0.25, 0.5, 0.5), (3, 1, 1 / 3, 2.0, 0.3), (2, 1, 0.5, 1.0, 0.2)])
+def test_late_time_law_of_gradient_flow(p, ps, a, b, lr):
+    rng = np.random.default_rng(0)
+    M0 = rng.standard_normal((p, ps)) / 30
+    Q0 = np.eye(p) + M0 @ M0.T
+    al = np.array([0.0, 3e3, 3e4, 1e5])
+    tr = qn.integrate_ode(Q0, M0, np.eye(ps), a, b, lr, al, drift_only=True)
+    ratio = tr.loss[1:] / qn.late_time_loss(p, ps, a, lr, al[1:])
+    assert abs(ratio[-1] - 1) < 2e-3  # corrections are O(1/α) relative
+    assert abs(ratio[-1] - 1) < abs(ratio[0] - 1)  # and shrink
+
+
+@pytest.mark.parametrize("drift_only", [True, False])
+def test_escape_time_grows_like_log_n_with_predicted_slope(drift_only):
+    """ODE from Q0 = q0 I, M0 = m/√N: α_esc(N) against ln N has slope 1/(2r)."""
+    p, ps, a, b, lr = 4, 2, 0.25, 0.5, 0.4
+    m = np.random.default_rng(1).standard_normal((p, ps))
+    Ns = np.array([1e3, 1e4, 1e5, 1e6])
+    al = np.linspace(0, 150, 15001)
+    tr = qn.integrate_ode(np.eye(p), m[None] / np.sqrt(Ns)[:, None, None], np.eye(ps), a, b, lr, al,
+                          drift_only=drift_only)
+    half = qn.plateau(p, ps, a, b, 0.0 if drift_only else lr).loss / 2
+    t_esc = np.array([al[np.argmax(tr.loss[:, i] < half)] for i in range(len(Ns))])
+    slope = np.polyfit(np.log(Ns), t_esc, 1)[0]
+    assert slope == pytest.approx(1 / (2 * qn.escape_rate(p, ps, a, b, lr, drift_only=drift_only)), rel=0.02)
+    # the estimate has the same slope, and is within an O(1)/(2r) offset of the measured times
+    est = np.array([qn.escape_time_estimate(p, ps, a, b, lr, int(n), drift_only=drift_only) for n in Ns])
+    np.testing.assert_allclose(np.diff(est), np.diff(np.log(Ns)) * slope, rtol=0.02)

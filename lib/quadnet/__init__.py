@@ -13,7 +13,7 @@ from .montecarlo import MCEstimate, monte_carlo_loss
 from .overlaps import population_loss
 from . import book, plotting
 from .profiles import profile
-from .theory import Plateau, critical_lr, escape_rate, plateau
+from .theory import Plateau, critical_lr, escape_rate, escape_time_estimate, late_time_loss, plateau
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,6 @@ __all__ = [
     "default_readouts", "init_student", "make_rng", "overlaps_from_weights", "teacher",
     "Trajectory", "integrate_ode", "ode_rhs",
     "population_loss", "profile", "MCEstimate", "monte_carlo_loss",
-    "Plateau", "critical_lr", "escape_rate", "plateau",
+    "Plateau", "critical_lr", "escape_rate", "escape_time_estimate", "late_time_loss", "plateau",
     "__version__",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _validate as v
 
-__all__ = ["Plateau", "plateau", "critical_lr", "escape_rate"]
+__all__ = ["Plateau", "plateau", "critical_lr", "escape_rate", "late_time_loss", "escape_time_estimate"]
 
 
 def _check(p, p_star, a, b, noise=0.0):
@@ -117,3 +117,36 @@ def escape_rate(p, p_star, a, b, lr, *, drift_only=False, noise=0.0):
     lr = v.positive("lr", lr, array=False)
     pl = plateau(p, p_star, a, b, 0.0 if drift_only else lr, noise=noise)
     return 2 * a * lr * (pl.trace_D + 2 * pl.b - 2 * pl.a * pl.q)
+
+
+def late_time_loss(p, p_star, a, lr, alpha):
+    """Gradient-flow (drift-only) late-time law for p > p* at P = I:
+    ε(α) ≈ (p − p*)(p* + 2) / (64 a² γ² (p + 2) α²).
+
+    The approach to the manifold is algebraic because the unused p − p* directions are marginal
+    (the loss is quartic there). With the SGD-noise (γ²) term the exponent stays −2 but the
+    prefactor changes; the solution-manifold chapter measures by how much.
+    """
+    p = v.integer("p", p)
+    p_star = v.integer("p_star", p_star)
+    if p <= p_star:
+        raise ValueError(f"p must be > p_star for the algebraic law, got p = {p}, p* = {p_star}")
+    a = v.positive("a", a, array=False)
+    lr = v.positive("lr", lr, array=False)
+    alpha = np.asarray(alpha, dtype=float)
+    if np.any(~np.isfinite(alpha)) or np.any(alpha <= 0):
+        raise ValueError("alpha must be finite and > 0")
+    return (p - p_star) * (p_star + 2) / (64 * a * a * lr * lr * (p + 2) * alpha**2)
+
+
+def escape_time_estimate(p, p_star, a, b, lr, N, *, q0=1.0, drift_only=False):
+    """Leading-order escape time α_esc ≈ [ln N − ln(p p* q0)] / (2r), r = :func:`escape_rate`.
+
+    From ε_pl − ε(α) ∝ ‖M(0)‖² e^{2rα} with ‖M(0)‖²_F ≈ p p* q0 / N; an O(1)/(2r) offset (the time
+    to cross the plateau and to leave it by an O(1) amount) is not included. At the drift plateau
+    2r = 8abγ. The slope of α_esc against ln N is 1/(2r).
+    """
+    N = v.integer("N", N, minimum=2)
+    q0 = v.positive("q0", q0, array=False)
+    r = escape_rate(p, p_star, a, b, lr, drift_only=drift_only)
+    return (math.log(N) - math.log(p * p_star * q0)) / (2 * r)
