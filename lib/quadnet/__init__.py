@@ -4,6 +4,7 @@ Teacher–student networks ŷ = a Σ_i (w_i·x/√N)², y = b Σ_k (w*_k·x/√N
 analysed through the overlaps Q = WWᵀ/N, M = WW*ᵀ/N, P = W*W*ᵀ/N (arXiv:2604.03068).
 Arrays may be NumPy or CuPy; results come back on the module they went in on.
 """
+from .analysis import alignment, escape_time, log_slope, mean_and_stderr, power_law_fit
 from .backend import array_module, cupy_available, default_backend, get_backend, to_numpy
 from .hessian import hessian, loss_gradient, predicted_spectrum, special_point
 from .manifold import closest_solution, distance_to_manifold_min, polar, solution_overlaps, stiefel_dimension
@@ -18,6 +19,7 @@ from .theory import Plateau, critical_lr, escape_rate, escape_time_estimate, lat
 __version__ = "0.1.0"
 
 __all__ = [
+    "alignment", "escape_time", "log_slope", "mean_and_stderr", "power_law_fit",
     "array_module", "cupy_available", "default_backend", "get_backend", "to_numpy",
     "hessian", "loss_gradient", "predicted_spectrum", "special_point",
     "closest_solution", "distance_to_manifold_min", "polar", "solution_overlaps", "stiefel_dimension",
@@ -27,3 +29,7 @@ __all__ = [
     "Plateau", "critical_lr", "escape_rate", "escape_time_estimate", "late_time_loss", "plateau",
     "__version__",
 ]
+
+from .sgd import SGDTrajectory, numba_available, sgd_overlaps, sgd_weights  # noqa: E402
+
+__all__ += ["SGDTrajectory", "numba_available", "sgd_overlaps", "sgd_weights"]
