@@ -184,3 +184,35 @@ def test_rhs_equals_exact_gaussian_expectation_of_the_update(rng, p, p_star, a, 
     np.testing.assert_allclose(dQd, drift, atol=1e-11 * scale)
     np.testing.assert_allclose(dQ - dQd, second, atol=1e-11 * scale)
     np.testing.assert_allclose(dM, dM_ref, atol=1e-11 * scale)
+
+
+def test_track_init_matches_weights_under_gradient_flow(rng):
+    """R = W W(0)ᵀ/N along the ODE against explicit gradient flow on the weights (population
+    gradient, tiny Euler steps), at finite N: the overlap ODE without the γ² term is exact for it."""
+    p, ps, N, a, b, lr = 3, 2, 40, 1 / 3, 1 / 2, 0.4
+    W0 = rng.standard_normal((p, N))
+    Ws = qn.teacher(ps, N, seed=rng, backend="numpy")
+    Q0, M0, P = qn.overlaps_from_weights(W0, Ws)
+    al = np.array([0.0, 1.0, 3.0])
+    tr = qn.integrate_ode(Q0, M0, P, a, b, lr, al, drift_only=True, track_init=True, rtol=1e-11)
+    W, h = W0.copy(), 1e-4
+    out = {}
+    for step in range(int(round(3.0 / h)) + 1):
+        t = step * h
+        for target in al[1:]:
+            if abs(t - target) < h / 2:
+                out[target] = W.copy()
+        # dW/dα = −γN ∇ε (N samples per unit α); RK2 midpoint for accuracy
+        k1 = -lr * N * qn.loss_gradient(W, Ws, a, b)
+        W = W + h * (-lr * N * qn.loss_gradient(W + h / 2 * k1, Ws, a, b))
+    for i, target in enumerate(al[1:], start=1):
+        Wt = out[target]
+        np.testing.assert_allclose(tr.R[i], Wt @ W0.T / N, atol=1e-6)
+        np.testing.assert_allclose(tr.distance_to_init()[i], np.sum((Wt - W0) ** 2) / N, atol=1e-6)
+    np.testing.assert_allclose(tr.R[0], Q0)
+
+
+def test_R_stays_symmetric_for_commuting_start(rng):
+    Q0, M0 = commuting_start(rng, 4, 2)
+    tr = qn.integrate_ode(Q0, M0, np.eye(2), 0.25, 0.5, 0.5, np.array([0, 10, 100.0]), track_init=True)
+    assert np.abs(tr.R - np.swapaxes(tr.R, -1, -2)).max() < 1e-9

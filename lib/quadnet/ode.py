@@ -87,6 +87,8 @@ class Trajectory:
     loss : (T, *batch)      population loss ε_g at each α (NaN after divergence)
     diverged : (*batch,)    True where the run diverged (step above the critical one, ...)
     alpha_diverged : (*batch,)  α at which divergence was detected (NaN where it did not)
+    R : (T, *batch, p, p) or None   R = W W(0)ᵀ/N, when run with ``track_init=True``
+    Q_init : (*batch, p, p) or None Q(0), when run with ``track_init=True``
     """
 
     alpha: Any
@@ -95,6 +97,16 @@ class Trajectory:
     loss: Any
     diverged: Any
     alpha_diverged: Any
+    R: Any = None
+    Q_init: Any = None
+
+    def distance_to_init(self) -> Any:
+        """‖W(α) − W(0)‖²/N = tr Q − 2 tr R + tr Q(0), shape (T, *batch) (needs ``track_init``)."""
+        if self.R is None:
+            raise ValueError("distance_to_init needs R: run with track_init=True")
+        xp = array_module(self.Q)
+        tr = lambda A: xp.trace(A, axis1=-2, axis2=-1)  # noqa: E731
+        return tr(self.Q) - 2 * tr(self.R) + tr(self.Q_init)[None]
 
     @property
     def batch_shape(self) -> tuple:
@@ -134,6 +146,7 @@ def integrate_ode(
     atol=1e-12,
     blowup=1e3,
     method="BDF",
+    track_init=False,
 ):
     """Integrate the overlap ODEs from (Q0, M0) at ``alphas[0]``, reporting the state at ``alphas``.
 
@@ -162,6 +175,9 @@ def integrate_ode(
         Solver tolerances (the defaults give ε to ~1e-8 absolute early on and to ~1e-3 relative
         in the α⁻² tail at α ≤ 10⁵).
     method : 'BDF' | 'Radau' | 'LSODA' | any ``scipy.integrate.solve_ivp`` method
+    track_init : bool
+        Also integrate R = W W(0)ᵀ/N, dR/dα = 2aγ [tr D R + 2(b M M(0)ᵀ − a Q R)] (no γ² term: R
+        is linear in W), from R(0) = Q0, so that ``distance_to_init()`` works.
 
     Returns
     -------
@@ -186,7 +202,8 @@ def integrate_ode(
     Mh = np.broadcast_to(to_numpy(M0), batch + (p, ps)).reshape(-1, p, ps)
     Ph = np.ascontiguousarray(np.broadcast_to(to_numpy(P), batch + (ps, ps)).reshape(-1, ps, ps))
     nb = Qh.shape[0]
-    k = p * p + p * ps
+    k = p * p + p * ps + (p * p if track_init else 0)
+    Minit = Mh.copy()
     scale = np.maximum.reduce([np.trace(Qh, axis1=1, axis2=2), (b / a) * np.trace(Ph, axis1=1, axis2=2), np.ones(nb)])
     limit = blowup * scale
 
@@ -195,30 +212,44 @@ def integrate_ode(
     M_out = np.full((T, nb, p, ps), np.nan)
     diverged = np.zeros(nb, dtype=bool)
     alpha_div = np.full(nb, np.nan)
+    R_out = np.full((T, nb, p, p), np.nan) if track_init else None
     Q_out[0], M_out[0] = Qh, Mh
+    if track_init:
+        R_out[0] = Qh
 
-    def pack(Q, M):
-        return np.concatenate([Q.reshape(Q.shape[0], -1), M.reshape(M.shape[0], -1)], axis=1).ravel()
+    def pack(Q, M, R=None):
+        parts = [Q.reshape(Q.shape[0], -1), M.reshape(M.shape[0], -1)]
+        if track_init:
+            parts.append(R.reshape(R.shape[0], -1))
+        return np.concatenate(parts, axis=1).ravel()
 
     def unpack(y, m):
         y = y.reshape(m, k)
-        return y[:, : p * p].reshape(m, p, p), y[:, p * p :].reshape(m, p, ps)
+        Q, M = y[:, : p * p].reshape(m, p, p), y[:, p * p : p * p + p * ps].reshape(m, p, ps)
+        R = y[:, p * p + p * ps :].reshape(m, p, p) if track_init else None
+        return Q, M, R
 
     active = np.arange(nb)
-    y0 = pack(Qh, Mh)
+    y0 = pack(Qh, Mh, Qh.copy())
     t0 = al[0]
     while active.size and t0 < al[-1]:
         m = active.size
         Pa = Ph[active]
         lim = limit[active]
 
-        def f(t, y, Pa=Pa, m=m):
-            Q, M = unpack(y, m)
+        M_init = Minit[active]
+
+        def f(t, y, Pa=Pa, m=m, M_init=M_init):
+            Q, M, R = unpack(y, m)
             dQ, dM = _rhs(Q, M, Pa, a, b, lr, noise * noise, drift_only, np)
-            return pack(dQ, dM)
+            dR = None
+            if track_init:
+                trD = (b * np.trace(Pa, axis1=1, axis2=2) - a * np.trace(Q, axis1=1, axis2=2))[:, None, None]
+                dR = 2 * a * lr * (trD * R + 2 * (b * M @ M_init.transpose(0, 2, 1) - a * Q @ R))
+            return pack(dQ, dM, dR)
 
         def event(t, y, m=m, lim=lim):
-            Q, _ = unpack(y, m)
+            Q, _, _ = unpack(y, m)
             tr = np.trace(Q, axis1=1, axis2=2)
             if not np.all(np.isfinite(tr)):
                 return -1.0
@@ -244,9 +275,11 @@ def integrate_ode(
         ys = np.asarray(sol.y, dtype=float).reshape(m * k, n_done)
         if n_done:
             idx = np.searchsorted(al, ts)
-            Qs, Ms = unpack(ys.T.reshape(n_done * m * k), n_done * m)
+            Qs, Ms, Rs = unpack(ys.T.reshape(n_done * m * k), n_done * m)
             Q_out[idx[:, None], active[None, :]] = Qs.reshape(n_done, m, p, p)
             M_out[idx[:, None], active[None, :]] = Ms.reshape(n_done, m, p, ps)
+            if track_init:
+                R_out[idx[:, None], active[None, :]] = Rs.reshape(n_done, m, p, p)
         if sol.status == 0:
             break
         # stopped early: an element blew up (event) or the solver could not proceed near a blow-up
@@ -254,7 +287,7 @@ def integrate_ode(
             t_stop, y_stop = sol.t_events[0][0], sol.y_events[0][0]
         else:
             t_stop, y_stop = (ts[-1], ys[:, -1]) if n_done else (t0, y0)
-        Qe, Me = unpack(y_stop, m)
+        Qe, Me, Re = unpack(y_stop, m)
         tr = np.trace(Qe, axis1=1, axis2=2)
         bad = ~np.isfinite(tr) | (tr >= lim * (1 - 1e-6))
         if not bad.any():
@@ -270,7 +303,7 @@ def integrate_ode(
         active = active[keep]
         if not active.size:
             break
-        y0 = pack(Qe[keep], Me[keep])
+        y0 = pack(Qe[keep], Me[keep], Re[keep] if track_init else None)
         t0 = t_stop
 
     loss = _loss(Q_out, M_out, Ph[None], a, b, noise * noise, np)
@@ -282,6 +315,9 @@ def integrate_ode(
         diverged=diverged.reshape(batch),
         alpha_diverged=alpha_div.reshape(batch),
     )
+    if track_init:
+        out["R"] = R_out.reshape((T,) + batch + (p, p))
+        out["Q_init"] = Qh.reshape(batch + (p, p)).copy()
     if xp is not np:
         out = {key: asarray(val, xp) for key, val in out.items()}
     return Trajectory(**out)
