@@ -1,26 +1,30 @@
 """Fused CPU kernel (numba) for the exact finite-N overlap chain of :func:`quadnet.sgd_overlaps`.
 
-One call advances every active replica by ``n_steps`` SGD steps; replicas run in parallel over
-the cores (``prange``), each with its own random stream, so the numbers do not depend on thread
-scheduling. Nothing is allocated inside the step loop: the Gram matrix C, its square root and the
-fields live in per-replica scratch arrays allocated once per call.
+One call advances every active replica by ``n_steps`` SGD steps. Replicas are processed in
+blocks of ``LANES`` in lockstep (the innermost loops run over the replicas of a block, so the
+compiler vectorizes the small linear algebra across replicas), and the blocks run in parallel
+over the cores (``prange``). Each replica has its own random stream, so the numbers do not
+depend on the thread scheduling or on the other replicas. Nothing is allocated in the step loop.
 
 State of a replica: C (d × d), the Gram matrix /N of the rows of [W; W*; W(0)] (the last block
-only with ``track_init``), so C = [[Q, M, R], [Mᵀ, P, M0ᵀ], [Rᵀ, M0, Q0]]. One step:
+only with ``track_init``), i.e. C = [[Q, M, R], [Mᵀ, P, M0ᵀ], [Rᵀ, M0, Q0]]. One step:
 
-    L      = semidefinite Cholesky of C           (zero columns for zero pivots)
-    u      = L z,  z ~ N(0, I_d)                  u = (λ, ν, λ0)
-    |x|²   = |z|² + χ²_{N−d}                      (exact whatever rank C has: the z_i of the
-                                                   zero columns of L are the χ²_1 of the null
-                                                   directions, independent of u)
-    e      = b|ν|² − a|λ|² + σξ,   c = 2aγe/√N    (δ = cλ)
+    L      = semidefinite Cholesky of C        (a pivot ≤ tol·C_jj gives a zero column)
+    u      = L z,  z ~ N(0, I_d)               u = (λ, ν, λ0)
+    |x|²   = |z|² + χ²_{N−d}                   exact whatever rank C has: uᵀC⁺u is the sum of
+                                               z_i² over the non-zero columns of L, and the z_i²
+                                               of the zero columns are the χ²_1 of the null
+                                               directions, independent of u
+    e      = b|ν|² − a|λ|² + σξ,   c = 2aγe/√N (δ = cλ)
     Q     += (2c/√N + c²|x|²/N) λλᵀ
     [M, R] += (c/√N) λ (ν, λ0)ᵀ
 
-Random numbers: xoroshiro128++ (Blackman & Vigna 2019) per replica, seeded from a NumPy
-``SeedSequence`` child; normals by Marsaglia's polar method; χ²_k by Marsaglia–Tsang's exact
-gamma sampler (k = 1: z²). ``chain_predrawn`` runs the same step on random numbers drawn outside
-(used to check the kernel against the NumPy reference on identical numbers).
+Random numbers: xoroshiro128++ (Blackman & Vigna 2019) per replica, seeded from NumPy
+``SeedSequence`` children; normals by the 256-layer ziggurat (Marsaglia & Tsang 2000, the
+layout NumPy's ``Generator`` uses, exact up to the 52-bit uniforms); χ²_k exactly as 2·Gamma(k/2)
+by Marsaglia–Tsang's rejection sampler (k = 1: z², k = 0: 0). :func:`chain_predrawn` runs the
+same step on random numbers drawn outside (to check the kernel against the NumPy reference on
+identical numbers).
 """
 from __future__ import annotations
 
@@ -29,70 +33,106 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["chain_rng", "chain_predrawn", "seed_states", "SD_TOL"]
+__all__ = ["chain_rng", "chain_predrawn", "seed_states", "LANES", "zig_normals"]
 
-#: a pivot below SD_TOL × (its diagonal entry of C) is treated as zero (semidefinite Cholesky)
-SD_TOL = 1e-12
+#: replicas per SIMD block
+LANES = 8
 
 _TWO53_INV = 1.0 / 9007199254740992.0
+_TWO52 = 4503599627370496.0
 
 
-@njit(cache=True, inline="always")
+def _ziggurat_tables():
+    """Tables of the 256-layer normal ziggurat (Marsaglia & Tsang 2000), 52-bit abscissae."""
+    r = 3.6541528853610087963519472518
+    vol = 0.0049286732339746519
+    ki = np.zeros(256, dtype=np.int64)
+    wi = np.zeros(256)
+    fi = np.zeros(256)
+    dn = tn = r
+    q = vol / math.exp(-0.5 * dn * dn)
+    ki[0] = int((dn / q) * _TWO52)
+    ki[1] = 0
+    wi[0] = q / _TWO52
+    wi[255] = dn / _TWO52
+    fi[0] = 1.0
+    fi[255] = math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(vol / dn + math.exp(-0.5 * dn * dn)))
+        ki[i + 1] = int((dn / tn) * _TWO52)
+        tn = dn
+        fi[i] = math.exp(-0.5 * dn * dn)
+        wi[i] = dn / _TWO52
+    return ki, wi, fi, r
+
+
+_KI, _WI, _FI, _ZIG_R = _ziggurat_tables()
+_ZIG_INV_R = 1.0 / _ZIG_R
+_M52 = np.uint64((1 << 52) - 1)
+
+
+@njit(cache=True)
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True, inline="always")
-def _next_u64(st):
-    s0 = st[0]
-    s1 = st[1]
+@njit(cache=True)
+def _next_u64(S, l):
+    s0 = S[l, 0]
+    s1 = S[l, 1]
     result = _rotl(s0 + s1, 17) + s0
     s1 ^= s0
-    st[0] = _rotl(s0, 49) ^ s1 ^ (s1 << np.uint64(21))
-    st[1] = _rotl(s1, 28)
+    S[l, 0] = _rotl(s0, 49) ^ s1 ^ (s1 << np.uint64(21))
+    S[l, 1] = _rotl(s1, 28)
     return result
 
 
-@njit(cache=True, inline="always")
-def _uniform(st):
+@njit(cache=True)
+def _uniform(S, l):
     """Uniform on the open interval (0, 1), 53 random bits."""
-    return ((_next_u64(st) >> np.uint64(11)) + 0.5) * _TWO53_INV
+    return ((_next_u64(S, l) >> np.uint64(11)) + 0.5) * _TWO53_INV
 
 
-@njit(cache=True, inline="always")
-def _normal(st, spare):
-    """Standard normal (Marsaglia polar method); spare[0] > 0 flags a cached value in spare[1]."""
-    if spare[0] > 0.0:
-        spare[0] = 0.0
-        return spare[1]
+@njit(cache=True, error_model="numpy")
+def _normal(S, l):
+    """Standard normal, ziggurat with 256 layers (one 64-bit draw 99% of the time)."""
     while True:
-        v1 = 2.0 * _uniform(st) - 1.0
-        v2 = 2.0 * _uniform(st) - 1.0
-        s = v1 * v1 + v2 * v2
-        if s < 1.0 and s > 0.0:
-            break
-    f = math.sqrt(-2.0 * math.log(s) / s)
-    spare[0] = 1.0
-    spare[1] = v2 * f
-    return v1 * f
+        rr = _next_u64(S, l)
+        idx = np.int64(rr & np.uint64(0xFF))
+        neg = (rr & np.uint64(0x100)) != 0
+        rabs = np.int64((rr >> np.uint64(9)) & _M52)  # 52 bits: exact and fast as a signed integer
+        x = rabs * _WI[idx]
+        if neg:
+            x = -x
+        if rabs < _KI[idx]:
+            return x
+        if idx == 0:
+            while True:  # tail beyond r
+                xx = -_ZIG_INV_R * math.log(_uniform(S, l))
+                yy = -math.log(_uniform(S, l))
+                if yy + yy > xx * xx:
+                    return -(_ZIG_R + xx) if neg else _ZIG_R + xx
+        else:
+            if (_FI[idx - 1] - _FI[idx]) * _uniform(S, l) + _FI[idx] < math.exp(-0.5 * x * x):
+                return x
 
 
-@njit(cache=True, inline="always")
-def _chi2(st, spare, df, gd, gc):
+@njit(cache=True, error_model="numpy")
+def _chi2(S, l, df, gd, gc):
     """χ² with ``df`` degrees of freedom, exactly: 2·Gamma(df/2) by Marsaglia–Tsang (df ≥ 2),
     z² (df = 1), 0 (df = 0). ``gd`` = df/2 − 1/3 and ``gc`` = 1/√(9 gd) are precomputed."""
     if df == 0:
         return 0.0
     if df == 1:
-        g = _normal(st, spare)
+        g = _normal(S, l)
         return g * g
     while True:
-        x = _normal(st, spare)
+        x = _normal(S, l)
         v = 1.0 + gc * x
         if v <= 0.0:
             continue
         v = v * v * v
-        u = _uniform(st)
+        u = _uniform(S, l)
         x2 = x * x
         if u < 1.0 - 0.0331 * x2 * x2:
             return 2.0 * gd * v
@@ -100,69 +140,86 @@ def _chi2(st, spare, df, gd, gc):
             return 2.0 * gd * v
 
 
-@njit(cache=True, inline="always")
-def _sd_cholesky(C, L, d, tol):
-    """Lower-triangular L with L Lᵀ = C for a PSD C (d × d), zero columns for zero pivots."""
+@njit(cache=True, error_model="numpy")
+def _block_step(Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise, sqrtN, invN, tol):
+    """One step for the nb lanes of a block; arrays are (…, LANES) with the lane index last."""
+    # semidefinite Cholesky, lane-parallel
     for j in range(d):
-        s = C[j, j]
+        for l in range(nb):
+            s[l] = Cl[j, j, l]
         for k in range(j):
-            s -= L[j, k] * L[j, k]
-        if s > tol * C[j, j]:
-            ljj = math.sqrt(s)
-            L[j, j] = ljj
-            inv = 1.0 / ljj
-            for i in range(j + 1, d):
-                t = C[i, j]
-                for k in range(j):
-                    t -= L[i, k] * L[j, k]
-                L[i, j] = t * inv
-        else:
-            L[j, j] = 0.0
-            for i in range(j + 1, d):
-                L[i, j] = 0.0
-
-
-@njit(cache=True, inline="always")
-def _step(C, L, u, z, d, p, ps, x2, xi, a, b, two_a_lr, noise, sqrtN, invN, tol):
-    """One SGD step of the chain on C in place, given z (d normals), |x|² and ξ. Returns tr Q."""
-    _sd_cholesky(C, L, d, tol)
+            for l in range(nb):
+                s[l] -= Ll[j, k, l] * Ll[j, k, l]
+        for l in range(nb):
+            m = s[l] if s[l] > tol * Cl[j, j, l] else 0.0
+            ljj = math.sqrt(m)
+            Ll[j, j, l] = ljj
+            inv[l] = 1.0 / ljj if m > 0.0 else 0.0
+        for i in range(j + 1, d):
+            for l in range(nb):
+                s[l] = Cl[i, j, l]
+            for k in range(j):
+                for l in range(nb):
+                    s[l] -= Ll[i, k, l] * Ll[j, k, l]
+            for l in range(nb):
+                Ll[i, j, l] = s[l] * inv[l]
+    # u = L z
     for i in range(d):
-        t = 0.0
+        for l in range(nb):
+            s[l] = 0.0
         for k in range(i + 1):
-            t += L[i, k] * z[k]
-        u[i] = t
-    yhat = 0.0
+            for l in range(nb):
+                s[l] += Ll[i, k, l] * zl[k, l]
+        for l in range(nb):
+            ul[i, l] = s[l]
+    # error and step coefficients (s ← coefficient of λλᵀ, inv ← coefficient of λ(ν, λ0)ᵀ)
+    for l in range(nb):
+        yh = 0.0
+        for i in range(p):
+            yh += ul[i, l] * ul[i, l]
+        yt = 0.0
+        for i in range(p, p + ps):
+            yt += ul[i, l] * ul[i, l]
+        e = b * yt - a * yh + noise * xil[l]
+        c = two_a_lr * e / sqrtN * actf[l]
+        s[l] = 2.0 * c / sqrtN + c * c * x2l[l] * invN
+        inv[l] = c / sqrtN
     for i in range(p):
-        yhat += u[i] * u[i]
-    y = 0.0
-    for i in range(p, p + ps):
-        y += u[i] * u[i]
-    e = b * y - a * yhat + noise * xi
-    c = two_a_lr * e / sqrtN
-    kq = 2.0 * c / sqrtN + c * c * x2 * invN
-    cm = c / sqrtN
-    # Q += kq λλᵀ (symmetric), [M, R] += cm λ (ν, λ0)ᵀ and the transposed block
-    for i in range(p):
-        li = u[i]
         for j in range(i + 1):
-            C[i, j] += kq * li * u[j]
-            C[j, i] = C[i, j]
+            for l in range(nb):
+                Cl[i, j, l] += s[l] * ul[i, l] * ul[j, l]
+                Cl[j, i, l] = Cl[i, j, l]
         for j in range(p, d):
-            C[i, j] += cm * li * u[j]
-            C[j, i] = C[i, j]
-    trq = 0.0
+            for l in range(nb):
+                Cl[i, j, l] += inv[l] * ul[i, l] * ul[j, l]
+                Cl[j, i, l] = Cl[i, j, l]
+    for l in range(nb):
+        trq[l] = 0.0
     for i in range(p):
-        trq += C[i, i]
-    return trq
+        for l in range(nb):
+            trq[l] += Cl[i, i, l]
 
 
-@njit(cache=True, parallel=True, fastmath=False)
-def chain_rng(C, states, spares, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol):
-    """Advance each active replica of C (R, d, d) by ``n_steps`` steps with in-kernel random numbers.
+@njit(cache=True, error_model="numpy")
+def _check(Cl, actf, trq, lim, active, div_step, r0, nb, d, step):
+    """Freeze lanes whose tr Q left the bound or turned non-finite; returns nothing."""
+    for l in range(nb):
+        if actf[l] > 0.0 and not (trq[l] <= lim[r0 + l]):
+            actf[l] = 0.0
+            active[r0 + l] = False
+            div_step[r0 + l] = step
+            for i in range(d):
+                for j in range(d):
+                    Cl[i, j, l] = 1.0 if i == j else 0.0  # frozen and harmless; reported as NaN
 
-    ``states`` (R, 2) uint64 xoroshiro128++ states and ``spares`` (R, 2) cached normals are
-    updated in place. A replica whose tr Q turns non-finite or exceeds ``limit[r]`` is marked
-    inactive, ``div_step[r]`` = the step count at which it was detected, and it stops there.
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol):
+    """Advance each active replica of C (R, d, d) by ``n_steps`` steps, drawing in the kernel.
+
+    ``states`` (R, 2) uint64 xoroshiro128++ states are updated in place. A replica whose tr Q
+    turns non-finite or exceeds ``limit[r]`` is frozen: ``active[r]`` = False and
+    ``div_step[r]`` = the step count at which it was detected.
     """
     R = C.shape[0]
     d = C.shape[1]
@@ -172,31 +229,56 @@ def chain_rng(C, states, spares, active, div_step, step0, n_steps, p, ps, N, a, 
     sqrtN = math.sqrt(N)
     invN = 1.0 / N
     two_a_lr = 2.0 * a * lr
-    for r in prange(R):
-        if not active[r]:
-            continue
-        Cr = C[r]
-        st = states[r]
-        sp = spares[r]
-        L = np.zeros((d, d))
-        u = np.empty(d)
-        z = np.empty(d)
-        for t in range(n_steps):
-            zz = 0.0
+    nblocks = (R + LANES - 1) // LANES
+    for blk in prange(nblocks):
+        r0 = blk * LANES
+        nb = min(LANES, R - r0)
+        Cl = np.zeros((d, d, LANES))
+        for i in range(d):
+            Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
+        Ll = np.zeros((d, d, LANES))
+        ul = np.zeros((d, LANES))
+        zl = np.zeros((d, LANES))
+        x2l = np.zeros(LANES)
+        xil = np.zeros(LANES)
+        actf = np.zeros(LANES)
+        trq = np.zeros(LANES)
+        s = np.empty(LANES)
+        inv = np.empty(LANES)
+        S = np.empty((LANES, 2), dtype=np.uint64)
+        any_active = False
+        for l in range(nb):
+            S[l, 0] = states[r0 + l, 0]
+            S[l, 1] = states[r0 + l, 1]
+            actf[l] = 1.0 if active[r0 + l] else 0.0
+            any_active = any_active or active[r0 + l]
             for i in range(d):
-                g = _normal(st, sp)
-                z[i] = g
-                zz += g * g
-            x2 = zz + _chi2(st, sp, df, gd, gc)
-            xi = _normal(st, sp) if noise > 0.0 else 0.0
-            trq = _step(Cr, L, u, z, d, p, ps, x2, xi, a, b, two_a_lr, noise, sqrtN, invN, tol)
-            if not (trq <= limit[r]):  # also catches NaN
-                active[r] = False
-                div_step[r] = step0 + t + 1
-                break
+                for j in range(d):
+                    Cl[i, j, l] = C[r0 + l, i, j]
+        if not any_active:
+            continue
+        for t in range(n_steps):
+            for l in range(nb):
+                zz = 0.0
+                for i in range(d):
+                    g = _normal(S, l)
+                    zl[i, l] = g
+                    zz += g * g
+                x2l[l] = zz + _chi2(S, l, df, gd, gc)
+                if noise > 0.0:
+                    xil[l] = _normal(S, l)
+            _block_step(Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise,
+                        sqrtN, invN, tol)
+            _check(Cl, actf, trq, limit, active, div_step, r0, nb, d, step0 + t + 1)
+        for l in range(nb):
+            states[r0 + l, 0] = S[l, 0]
+            states[r0 + l, 1] = S[l, 1]
+            for i in range(d):
+                for j in range(d):
+                    C[r0 + l, i, j] = Cl[i, j, l]
 
 
-@njit(cache=True, parallel=True, fastmath=False)
+@njit(cache=True, parallel=True, error_model="numpy")
 def chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol):
     """As :func:`chain_rng`, on pre-drawn numbers: Z (R, K, d) normals, X2 (R, K) the full |x|²,
     XI (R, K) label-noise normals; runs K steps."""
@@ -206,18 +288,54 @@ def chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, no
     sqrtN = math.sqrt(N)
     invN = 1.0 / N
     two_a_lr = 2.0 * a * lr
-    for r in prange(R):
-        if not active[r]:
-            continue
-        Cr = C[r]
-        L = np.zeros((d, d))
-        u = np.empty(d)
+    nblocks = (R + LANES - 1) // LANES
+    for blk in prange(nblocks):
+        r0 = blk * LANES
+        nb = min(LANES, R - r0)
+        Cl = np.zeros((d, d, LANES))
+        for i in range(d):
+            Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
+        Ll = np.zeros((d, d, LANES))
+        ul = np.zeros((d, LANES))
+        zl = np.zeros((d, LANES))
+        x2l = np.zeros(LANES)
+        xil = np.zeros(LANES)
+        actf = np.zeros(LANES)
+        trq = np.zeros(LANES)
+        s = np.empty(LANES)
+        inv = np.empty(LANES)
+        for l in range(nb):
+            actf[l] = 1.0 if active[r0 + l] else 0.0
+            for i in range(d):
+                for j in range(d):
+                    Cl[i, j, l] = C[r0 + l, i, j]
         for t in range(K):
-            trq = _step(Cr, L, u, Z[r, t], d, p, ps, X2[r, t], XI[r, t], a, b, two_a_lr, noise, sqrtN, invN, tol)
-            if not (trq <= limit[r]):
-                active[r] = False
-                div_step[r] = step0 + t + 1
-                break
+            for l in range(nb):
+                for i in range(d):
+                    zl[i, l] = Z[r0 + l, t, i]
+                x2l[l] = X2[r0 + l, t]
+                xil[l] = XI[r0 + l, t]
+            _block_step(Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise,
+                        sqrtN, invN, tol)
+            _check(Cl, actf, trq, limit, active, div_step, r0, nb, d, step0 + t + 1)
+        for l in range(nb):
+            for i in range(d):
+                for j in range(d):
+                    C[r0 + l, i, j] = Cl[i, j, l]
+
+
+@njit(cache=True)
+def zig_normals(state, n):
+    """n standard normals from one xoroshiro128++ ``state`` (2,) uint64 (for testing the sampler)."""
+    S = np.empty((1, 2), dtype=np.uint64)
+    S[0, 0] = state[0]
+    S[0, 1] = state[1]
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = _normal(S, 0)
+    state[0] = S[0, 0]
+    state[1] = S[0, 1]
+    return out
 
 
 def seed_states(children) -> np.ndarray:
