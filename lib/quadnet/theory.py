@@ -139,7 +139,7 @@ def late_time_loss(p, p_star, a, lr, alpha):
     return (p - p_star) * (p_star + 2) / (64 * a * a * lr * lr * (p + 2) * alpha**2)
 
 
-def escape_time_estimate(p, p_star, a, b, lr, N, *, q0=1.0, drift_only=False):
+def escape_time_estimate(p, p_star, a, b, lr, N, *, q0=1.0, drift_only=False, noise=0.0):
     """Leading-order escape time α_esc ≈ [ln N − ln(p p* q0)] / (2r), r = :func:`escape_rate`.
 
     From ε_pl − ε(α) ∝ ‖M(0)‖² e^{2rα} with ‖M(0)‖²_F ≈ p p* q0 / N; an O(1)/(2r) offset (the time
@@ -148,5 +148,5 @@ def escape_time_estimate(p, p_star, a, b, lr, N, *, q0=1.0, drift_only=False):
     """
     N = v.integer("N", N, minimum=2)
     q0 = v.positive("q0", q0, array=False)
-    r = escape_rate(p, p_star, a, b, lr, drift_only=drift_only)
+    r = escape_rate(p, p_star, a, b, lr, drift_only=drift_only, noise=noise)
     return (math.log(N) - math.log(p * p_star * q0)) / (2 * r)
