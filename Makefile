@@ -2,7 +2,7 @@
 #
 #   make book                  build the site into _build/html (PROFILE=default)
 #   make book PROFILE=paper    same, with another QUADNET_PROFILE (quick|default|paper)
-#   make test                  everything CI runs (quick profile)
+#   make test                  everything CI runs (quick profile; the browser step needs /usr/bin/chromium)
 #   make bench                 benchmarks
 
 SHELL := /bin/bash
@@ -36,9 +36,19 @@ JB_FLAGS := -W -n --keep-going
 # changing lib/ re-executes.
 EXEC_KEY = $(PROFILE)-$(shell cat pyproject.toml $$(find lib -name '*.py' 2>/dev/null | LC_ALL=C sort) 2>/dev/null | sha256sum | cut -c1-12)
 
+# MathJax 3 is served from the site itself, never from a CDN: the npm package `mathjax`, pinned
+# by version and by the registry's sha512 integrity, is unpacked under $(BUILD)/vendor before every
+# build. _config.yml lists $(MATHJAX_SITE) in html_extra_path, so Sphinx copies it to the site root
+# (_build/html/_static/mathjax) and `mathjax_path` points there. Only the parts a page can load
+# are kept: the tex-mml-chtml component, its CHTML fonts, the TeX extensions, menu and a11y.
+MATHJAX_VERSION   := 3.2.2
+MATHJAX_INTEGRITY := sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==
+VENDOR            := $(BUILD)/vendor
+MATHJAX_SITE      := $(VENDOR)/site
+MATHJAX_STAMP     := $(VENDOR)/.mathjax-$(MATHJAX_VERSION)
+
 # Steps of `make test`, in order.
-# (5) later: append test-browser once .ci/run installs Debian's chromium.
-TEST_STEPS := test-unit test-notebooks test-book test-site
+TEST_STEPS := test-unit test-notebooks test-book test-site test-browser
 
 # Each pytest step writes a JUnit report; `make test` closes with one line summing them all.
 PYTEST_REPORT = --junitxml=$(JUNIT)/$@.xml
@@ -59,7 +69,7 @@ define pytest_may_be_empty
 	$(BIN)/pytest $(1) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make: no tests collected for '$(1)'; step passes"; else exit $$rc; fi; }
 endef
 
-.PHONY: help venv .venv book test $(TEST_STEPS) test-browser bench clean
+.PHONY: help venv .venv mathjax book test $(TEST_STEPS) bench clean
 
 help: ## list the targets
 	@echo "Targets (variables: PROFILE=$(PROFILE), XDIST=$(XDIST), PYTHON=$(PYTHON)):"
@@ -74,7 +84,25 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -r requirements.txt
 	@touch $@
 
-book: $(STAMP) ## build the site into _build/html (QUADNET_PROFILE=PROFILE), warnings as errors
+mathjax: $(MATHJAX_STAMP) ## fetch the pinned MathJax from the npm registry into _build/vendor (needs npm)
+
+$(MATHJAX_STAMP):
+	@command -v npm >/dev/null || { echo "make: npm is needed to fetch MathJax $(MATHJAX_VERSION) from the npm registry (Debian: apt-get install npm)" >&2; exit 1; }
+	@rm -rf $(VENDOR) && mkdir -p $(VENDOR)/pack $(MATHJAX_SITE)/_static/mathjax
+	npm pack --silent --loglevel=error --pack-destination $(VENDOR)/pack mathjax@$(MATHJAX_VERSION) >/dev/null
+	@got=$$($(PYTHON) -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' $(VENDOR)/pack/mathjax-$(MATHJAX_VERSION).tgz); \
+	if [ "$$got" != '$(MATHJAX_INTEGRITY)' ]; then \
+	  echo "make: mathjax-$(MATHJAX_VERSION).tgz integrity $$got, expected $(MATHJAX_INTEGRITY)" >&2; exit 1; fi
+	tar -xzf $(VENDOR)/pack/mathjax-$(MATHJAX_VERSION).tgz -C $(VENDOR)/pack
+	@dest='$(abspath $(MATHJAX_SITE))/_static/mathjax'; cd $(VENDOR)/pack/package && mkdir -p "$$dest/output" && \
+	  cp LICENSE es5/tex-mml-chtml.js "$$dest/" && \
+	  cp -R es5/input es5/ui es5/a11y es5/sre es5/adaptors "$$dest/" && \
+	  cp -R es5/output/chtml es5/output/chtml.js "$$dest/output/"
+	@rm -rf $(VENDOR)/pack
+	@touch $@
+	@echo "make: MathJax $(MATHJAX_VERSION) in $(MATHJAX_SITE)/_static/mathjax ($$(du -sh $(MATHJAX_SITE) | cut -f1))"
+
+book: $(STAMP) $(MATHJAX_STAMP) ## build the site into _build/html (QUADNET_PROFILE=PROFILE), warnings as errors
 	@mkdir -p $(BUILD)
 	@key='$(EXEC_KEY)'; old=$$(cat $(BUILD)/.exec-key 2>/dev/null || true); \
 	if [ "$$old" != "$$key" ]; then \
@@ -88,7 +116,7 @@ book: $(STAMP) ## build the site into _build/html (QUADNET_PROFILE=PROFILE), war
 	fi
 	QUADNET_PROFILE=$(PROFILE) $(BIN)/jupyter-book build . --path-output . $(JB_FLAGS)
 
-test: $(STAMP) ## run every check CI runs: unit, notebooks, site build, site checks
+test: $(STAMP) ## run every check CI runs: unit, notebooks, site build, site and browser checks
 	@rm -rf $(JUNIT)
 	@set -e; for step in $(TEST_STEPS); do \
 	  echo; echo "==== make $$step"; $(MAKE) --no-print-directory $$step; done
@@ -107,7 +135,7 @@ test-book: $(STAMP) ## (3) site build with the quick profile, warnings as errors
 test-site: $(STAMP) ## (4) checks of the built HTML in _build/html (pytest -m site)
 	$(call pytest_may_be_empty,-m site $(PYTEST_REPORT) tests)
 
-test-browser: $(STAMP) ## (5, not yet in `test`) headless-browser checks (pytest -m browser)
+test-browser: $(STAMP) ## (5) every page in headless Chromium, no network (pytest -m browser)
 	$(call pytest_may_be_empty,-m browser $(PYTEST_REPORT) tests)
 
 bench: $(STAMP) ## run the benchmarks (benchmarks/run.py)

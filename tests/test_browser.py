@@ -1,0 +1,395 @@
+"""The built site in a real browser (``make test-browser``; run after ``make book``).
+
+_build/html is served on 127.0.0.1 and every page of _toc.yml is opened in headless Chromium
+(Debian's ``chromium`` package, driven by Playwright; never ``playwright install``). Any request
+to another host is aborted and fails the test, so a pass shows that the site renders with no
+network. Each page must load without console errors; math must be typeset by the site's own
+MathJax with no raw TeX left in the text; every image must decode (naturalWidth > 0) in both the
+light and the dark theme, and figures must stay on a light background in the dark theme. Full-page
+screenshots go to test-artifacts/screenshots/.
+
+The explorer chapter (book/08_explorer), when it exists, must follow this DOM contract for its
+static (kernel-free) figure:
+
+* a container ``<div class="qn-explorer">`` holding
+* one or more ``<input type="range" class="qn-explorer-slider">`` (native range inputs, so a
+  reader can drag them or use the keyboard), and
+* an ``<img class="qn-explorer-frame" alt="...">`` whose ``src`` changes (to another frame,
+  a relative URL or a ``data:`` URI) on the slider's ``input`` event.
+
+The test moves each slider with the keyboard and asserts the frame's ``src`` changes and the new
+frame decodes. Everything it needs must be in the page or the site (no CDN).
+
+Without Chromium the module skips with a message on a developer machine and fails under CI
+(``CI`` set), where .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+EXPLORER = "book/08_explorer"
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+
+pytestmark = pytest.mark.browser
+
+IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("QUADNET_CHROMIUM"), "/usr/bin/chromium",
+                      shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+CHROMIUM = _chromium()
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - pinned in requirements.txt
+    sync_playwright = PlaywrightTimeout = None
+
+
+def _unavailable(reason: str):
+    """Fail under CI, where .ci/run installs everything; skip on a developer machine."""
+    if IN_CI:
+        pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def toc_docs() -> list[str]:
+    docs = [TOC["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                docs.append(node["file"])
+            for key, value in node.items():
+                if key != "root":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in TOC.items() if k != "root"})
+    out = []
+    for doc in docs:
+        doc = str(Path(doc).with_suffix("")) if Path(doc).suffix in {".ipynb", ".md"} else doc
+        if doc not in out:
+            out.append(doc)
+    return out
+
+
+DOCS = toc_docs()
+
+
+def ids(docs):
+    return [d.replace("/", "-") for d in docs]
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Base URL of _build/html served on a free port of 127.0.0.1."""
+    if not (HTML / "index.html").is_file():
+        _unavailable("no site in _build/html: run `make book` (or `make test-book`) first")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        _unavailable("headless Chromium not found (/usr/bin/chromium): `apt-get install "
+                     "chromium` (Debian), or set QUADNET_CHROMIUM to its path")
+    if sync_playwright is None:
+        _unavailable("the playwright package is missing (pip install -r requirements.txt)")
+    with sync_playwright() as pw:
+        try:
+            chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as exc:  # a broken install is as bad as a missing one
+            _unavailable(f"cannot start {CHROMIUM}: {exc}")
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Visit:
+    """One page opened in a fresh context, with every problem it shows recorded."""
+
+    def __init__(self, browser, site: str, doc: str, theme: str = "light"):
+        self.site, self.doc, self.theme = site, doc, theme
+        # A first-time reader: nothing in localStorage, so the theme follows the system's
+        # light/dark preference (pydata-sphinx-theme's default_mode `auto`, see _config.yml).
+        self.context = browser.new_context(viewport=VIEWPORT, color_scheme=theme,
+                                           service_workers="block")
+        self.offsite: list[str] = []
+        self.failed: list[str] = []
+        self.console: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.console.append(f"uncaught: {exc}"))
+        self.page.on("requestfailed", self._request_failed)
+        self.page.on("response", self._response)
+
+    def _local(self, url: str) -> bool:
+        return url.startswith(self.site + "/") or url == self.site or urlsplit(url).scheme in {
+            "data", "blob", "about"}
+
+    def _route(self, route):
+        url = route.request.url
+        if self._local(url):
+            route.continue_()
+        else:
+            self.offsite.append(url)
+            route.abort("blockedbyclient")
+
+    def _console(self, msg):
+        if msg.type == "error":
+            self.console.append(f"{msg.text} ({msg.location.get('url', '')})")
+
+    def _request_failed(self, request):
+        if self._local(request.url):
+            self.failed.append(f"{request.url}: {request.failure}")
+
+    def _response(self, response):
+        if response.status >= 400:
+            self.failed.append(f"{response.url}: HTTP {response.status}")
+
+    def open(self, path: str | None = None):
+        url = f"{self.site}/{path or self.doc + '.html'}"
+        self.page.goto(url, wait_until="load")
+        # MathJax 3 loads with `defer`; its startup promise resolves once the page is typeset.
+        self.page.evaluate("""async () => {
+            if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+                await MathJax.startup.promise;
+            }
+            for (const img of document.images) img.loading = 'eager';
+            await Promise.all([...document.images].map(img => img.complete ? null :
+                new Promise(done => { img.addEventListener('load', done);
+                                      img.addEventListener('error', done); })));
+            await document.fonts.ready;
+        }""")
+        self.page.wait_for_load_state("networkidle")
+        return self.page
+
+    def screenshot(self, name: str):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        # from the top, with no focus ring or skip link showing
+        self.page.evaluate("document.activeElement && document.activeElement.blur(); "
+                           "window.scrollTo(0, 0)")
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def assert_clean(self):
+        problems = ([f"request off 127.0.0.1 (blocked): {u}" for u in self.offsite]
+                    + [f"failed request: {f}" for f in self.failed]
+                    + [f"console error: {c}" for c in self.console])
+        assert not problems, f"{self.doc} ({self.theme}):\n  " + "\n  ".join(problems)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, site):
+    opened = []
+
+    def _visit(doc: str, theme: str = "light") -> Visit:
+        v = Visit(browser, site, doc, theme)
+        opened.append(v)
+        return v
+
+    yield _visit
+    for v in opened:
+        v.close()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\(?:frac|alpha|beta|eta|sum|mathbb|"
+                     r"mathrm|varepsilon|operatorname|top|sqrt|left|right|cdot)\b")
+
+VISIBLE_TEXT_JS = """() => {
+    const skip = 'PRE, CODE, SCRIPT, STYLE, TEXTAREA, MJX-CONTAINER, .cell_input, .highlight';
+    const root = document.querySelector('article') || document.body;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const out = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const el = node.parentElement;
+        if (!el || el.closest(skip)) continue;
+        if (!el.checkVisibility || el.checkVisibility()) out.push(node.textContent);
+    }
+    return out.join(' ');
+}"""
+
+IMAGES_JS = """() => [...document.images].map(img => ({
+    src: img.currentSrc || img.src, natural: img.naturalWidth,
+}))"""
+
+
+def _math_state(page) -> dict:
+    return page.evaluate("""() => ({
+        math: document.querySelectorAll('.math').length,
+        typeset: document.querySelectorAll('mjx-container').length,
+        untypeset: [...document.querySelectorAll('.math')].filter(
+            el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 80)),
+        errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
+        mathjax: !!window.MathJax && !!window.MathJax.version,
+        src: [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s)),
+    })""")
+
+
+def _luminance(css_color: str) -> float:
+    nums = [float(x) for x in re.findall(r"[\d.]+", css_color)[:3]]
+    return 0.2126 * nums[0] + 0.7152 * nums[1] + 0.0722 * nums[2]
+
+
+def _check_images(doc: str, page) -> list[dict]:
+    images = page.evaluate(IMAGES_JS)
+    broken = [i["src"][:120] for i in images if i["natural"] == 0]
+    assert not broken, f"{doc}: images that did not decode (naturalWidth 0): {broken}"
+    return images
+
+
+# ----------------------------------------------------------------------------- tests
+
+@pytest.mark.parametrize("doc", DOCS, ids=ids(DOCS))
+def test_page_light(visit, doc):
+    v = visit(doc)
+    page = v.open()
+    v.screenshot(doc.replace("/", "-"))  # first, so a failing page leaves its picture
+    state = _math_state(page)
+    if state["math"]:
+        assert state["mathjax"], f"{doc}: page has math but MathJax did not start"
+        assert all(urlsplit(s).netloc == urlsplit(v.site).netloc for s in state["src"]), state["src"]
+        assert not state["untypeset"], f"{doc}: math not typeset: {state['untypeset'][:5]}"
+        assert state["typeset"] >= state["math"], f"{doc}: {state}"
+        assert not state["errors"], f"{doc}: MathJax errors (bad TeX or macro): {state['errors']}"
+    text = page.evaluate(VISIBLE_TEXT_JS)
+    raw = sorted(set(RAW_TEX.findall(text)))
+    assert not raw, f"{doc}: raw TeX left in the visible text: {raw}"
+    _check_images(doc, page)
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    v.assert_clean()
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=ids(DOCS))
+def test_page_dark(visit, doc):
+    v = visit(doc, theme="dark")
+    page = v.open()
+    v.screenshot(doc.replace("/", "-") + "-dark")
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark", (
+        f"{doc}: the dark theme did not apply")
+    colors = page.evaluate("""() => {
+        const el = document.querySelector('article') || document.body;
+        const bg = getComputedStyle(document.body).backgroundColor;
+        return {bg, fg: getComputedStyle(el).color};
+    }""")
+    assert _luminance(colors["bg"]) < 80 and _luminance(colors["fg"]) > 160, (
+        f"{doc}: dark theme not legible: {colors}")
+    _check_images(doc, page)
+    # Figures keep their white background (house style), so they stay legible on the dark page
+    # (the theme dims images a little and frames them). The commonest colour inside each figure
+    # as shown on screen is its background: it must be light.
+    from PIL import Image
+
+    for n, handle in enumerate(page.query_selector_all(".cell_output img, figure img")):
+        if not handle.is_visible():
+            continue
+        handle.scroll_into_view_if_needed()
+        shot = Image.open(io.BytesIO(handle.screenshot())).convert("RGB")
+        w, h = shot.size
+        inner = shot.crop((w // 12, h // 12, w - w // 12, h - h // 12)).quantize(colors=8)
+        count, index = max(inner.getcolors())
+        background = inner.getpalette()[3 * index: 3 * index + 3]
+        assert sum(background) / 3 >= 170, (
+            f"{doc}: figure {n} shows on a dark background in the dark theme (commonest colour "
+            f"{background}, {100 * count // (inner.width * inner.height)}% of it); save figures "
+            "with a white facecolor (quadnet.plotting house style)")
+    v.assert_clean()
+
+
+def test_site_root_redirects(visit):
+    """Opening the site's root lands on the book's first page."""
+    v = visit(DOCS[0])
+    v.page.goto(f"{v.site}/", wait_until="load")
+    v.page.wait_for_url(re.compile(re.escape(DOCS[0]) + r"\.html$"), timeout=10_000)
+    v.page.wait_for_load_state("networkidle")
+    v.assert_clean()
+
+
+@pytest.mark.skipif(EXPLORER not in DOCS, reason=f"{EXPLORER} is not in _toc.yml yet")
+def test_explorer_slider_changes_figure(visit):
+    v = visit(EXPLORER)
+    page = v.open()
+    sliders = page.locator("input[type=range].qn-explorer-slider")
+    assert sliders.count() >= 1, (
+        f"{EXPLORER}: no <input type=range class='qn-explorer-slider'> on the static page")
+    for i in range(sliders.count()):
+        slider = sliders.nth(i)
+        container = slider.locator(
+            "xpath=ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' qn-explorer ')][1]")
+        scope = container if container.count() else page
+        frame = scope.locator("img.qn-explorer-frame").first
+        assert frame.count(), f"{EXPLORER}: slider {i} has no <img class='qn-explorer-frame'>"
+        slider.scroll_into_view_if_needed()
+        before = frame.get_attribute("src")
+        start = slider.input_value()
+        slider.focus()
+        page.keyboard.press("End" if start != slider.get_attribute("max") else "Home")
+        try:
+            page.wait_for_function("([el, old]) => el.getAttribute('src') !== old",
+                                   arg=[frame.element_handle(), before], timeout=5_000)
+        except PlaywrightTimeout:
+            pass  # reported just below
+        after = frame.get_attribute("src")
+        assert slider.input_value() != start, f"{EXPLORER}: slider {i} did not move"
+        assert after != before, f"{EXPLORER}: moving slider {i} did not change the figure"
+        frame.evaluate("img => img.decode()")
+        assert frame.evaluate("img => img.naturalWidth") > 0, f"{EXPLORER}: new frame is empty"
+        numbers = scope.locator(".qn-explorer-numbers")
+        if numbers.count():
+            assert numbers.first.inner_text().strip(), f"{EXPLORER}: the numbers table is empty"
+    v.screenshot(EXPLORER.replace("/", "-") + "-moved")
+    v.assert_clean()
