@@ -106,3 +106,20 @@ def test_escape_time_grows_like_log_n_with_predicted_slope(drift_only):
     # the estimate has the same slope, and is within an O(1)/(2r) offset of the measured times
     est = np.array([qn.escape_time_estimate(p, ps, a, b, lr, int(n), drift_only=drift_only) for n in Ns])
     np.testing.assert_allclose(np.diff(est), np.diff(np.log(Ns)) * slope, rtol=0.02)
+
+
+@pytest.mark.parametrize("p,ps", [(4, 2), (3, 1), (2, 2)])
+def test_manifold_loses_stability_at_its_critical_step(p, ps):
+    """Started next to the manifold (a realizable radial + isotropic perturbation), the full ODE
+    returns to zero loss at 0.95 γ_m and leaves the manifold at 1.05 γ_m (loss grows ≥ 10×)."""
+    a, b = 1 / p, 1 / ps
+    gm = qn.manifold_critical_lr(ps, a, b)
+    O = np.linalg.qr(np.random.default_rng(0).standard_normal((p, ps)))[0]
+    Qs, Ms = qn.solution_overlaps(O, a, b)
+    Q0, M0 = Qs * 1.01**2 + 1e-4 * np.eye(p), Ms * 1.01
+    al = np.array([0.0, 200.0])
+    below = qn.integrate_ode(Q0, M0, np.eye(ps), a, b, 0.95 * gm, al)
+    above = qn.integrate_ode(Q0, M0, np.eye(ps), a, b, 1.05 * gm, al)
+    assert below.loss[-1] < 1e-3 * below.loss[0]
+    assert bool(above.diverged) or above.loss[-1] > 10 * above.loss[0]
+    assert gm <= qn.critical_lr(p, ps, a, b) * (1 + 1e-12)  # the manifold goes first

@@ -14,7 +14,7 @@ from .montecarlo import MCEstimate, monte_carlo_loss
 from .overlaps import population_loss
 from . import book, plotting
 from .profiles import profile
-from .theory import Plateau, critical_lr, escape_rate, escape_time_estimate, late_time_loss, plateau
+from .theory import Plateau, critical_lr, escape_rate, escape_time_estimate, late_time_loss, manifold_critical_lr, plateau
 
 __version__ = "0.1.0"
 
@@ -26,10 +26,20 @@ __all__ = [
     "default_readouts", "init_student", "make_rng", "overlaps_from_weights", "teacher",
     "Trajectory", "integrate_ode", "ode_rhs",
     "population_loss", "profile", "MCEstimate", "monte_carlo_loss",
-    "Plateau", "critical_lr", "escape_rate", "escape_time_estimate", "late_time_loss", "plateau",
+    "Plateau", "critical_lr", "escape_rate", "escape_time_estimate", "late_time_loss", "manifold_critical_lr", "plateau",
     "__version__",
 ]
 
 from .sgd import SGDTrajectory, numba_available, sgd_overlaps, sgd_weights  # noqa: E402
 
 __all__ += ["SGDTrajectory", "numba_available", "sgd_overlaps", "sgd_weights"]
+
+from ._validate import CriticalStepWarning  # noqa: E402
+from .sweep import (  # noqa: E402
+    Cache, SweepError, SweepResults, SweepStats, dask_executor, default_cache_dir, grid_points, sweep,
+)
+
+__all__ += [
+    "CriticalStepWarning", "Cache", "SweepError", "SweepResults", "SweepStats", "dask_executor", "default_cache_dir",
+    "grid_points", "sweep",
+]

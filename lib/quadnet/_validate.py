@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -11,11 +12,17 @@ from .backend import to_numpy
 
 def positive(name: str, value: Any, *, allow_zero: bool = False, array: bool = True) -> Any:
     """A finite positive number (or array of them, broadcastable over a batch)."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
-        arr = np.asarray(to_numpy(value), dtype=float)
-    except (TypeError, ValueError):
+        if isinstance(value, numbers.Real):
+            arr = np.asarray(float(value))
+        else:
+            arr = np.asarray(to_numpy(value))
+            if arr.dtype.kind not in "biuf":
+                raise TypeError
+            arr = arr.astype(float)
+    except (TypeError, ValueError, OverflowError):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
     if arr.ndim and not array:
         raise TypeError(f"{name} must be a scalar, got an array of shape {arr.shape}")
@@ -55,27 +62,83 @@ def finite_array(name: str, x: Any, xp: Any, *, min_ndim: int = 0) -> Any:
     return arr
 
 
-def overlap_triple(Q: Any, M: Any, P: Any, xp: Any) -> tuple[Any, Any, Any]:
-    """Check Q (..., p, p), M (..., p, p*), P (..., p*, p*) and return them as float64 arrays."""
-    Q = finite_array("Q", Q, xp, min_ndim=2)
-    M = finite_array("M", M, xp, min_ndim=2)
-    P = finite_array("P", P, xp, min_ndim=2)
+def overlap_triple(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = ("Q", "M", "P"),
+                   psd: bool = True) -> tuple[Any, Any, Any]:
+    """Check Q (..., p, p), M (..., p, p*), P (..., p*, p*) and return them as float64 arrays.
+
+    With ``psd`` (the default) Q and P must be symmetric and [[Q, M], [Mᵀ, P]] positive
+    semidefinite up to a relative tolerance (:func:`psd_gram`): overlaps are Gram matrices.
+    ``names`` are the parameter names used in the error messages (e.g. ``("Q0", "M0", "P")``).
+    """
+    nQ, nM, nP = names
+    Q = finite_array(nQ, Q, xp, min_ndim=2)
+    M = finite_array(nM, M, xp, min_ndim=2)
+    P = finite_array(nP, P, xp, min_ndim=2)
     p, p_star = M.shape[-2], M.shape[-1]
     if p < 1 or p_star < 1:
-        raise ValueError(f"M must have shape (..., p, p*) with p ≥ 1 and p* ≥ 1, got {M.shape}")
+        raise ValueError(f"{nM} must have shape (..., p, p*) with p ≥ 1 and p* ≥ 1, got {M.shape}")
     if Q.shape[-2:] != (p, p):
-        raise ValueError(f"Q must have shape (..., p, p) = (..., {p}, {p}) to match M {M.shape}, got {Q.shape}")
+        raise ValueError(f"{nQ} must have shape (..., p, p) = (..., {p}, {p}) to match {nM} {M.shape}, got {Q.shape}")
     if P.shape[-2:] != (p_star, p_star):
         raise ValueError(
-            f"P must have shape (..., p*, p*) = (..., {p_star}, {p_star}) to match M {M.shape}, got {P.shape}"
+            f"{nP} must have shape (..., p*, p*) = (..., {p_star}, {p_star}) to match {nM} {M.shape}, got {P.shape}"
         )
     try:
         np.broadcast_shapes(Q.shape[:-2], M.shape[:-2], P.shape[:-2])
     except ValueError:
         raise ValueError(
-            f"batch shapes of Q {Q.shape[:-2]}, M {M.shape[:-2]} and P {P.shape[:-2]} do not broadcast"
+            f"batch shapes of {nQ} {Q.shape[:-2]}, {nM} {M.shape[:-2]} and {nP} {P.shape[:-2]} do not broadcast"
         ) from None
+    if psd:
+        psd_gram(Q, M, P, xp, names=names)
     return Q, M, P
+
+
+#: relative tolerance of :func:`psd_gram`: eigenvalues of the Gram matrix down to −PSD_TOL × tr C
+#: pass (rounding, ODE solver error, finite-difference probes around rank-deficient points)
+PSD_TOL = 1e-6
+
+
+def psd_gram(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = ("Q", "M", "P"),
+             tol: float = PSD_TOL) -> None:
+    """Raise ``ValueError`` unless Q and P are symmetric (up to ``tol`` × the largest entry of C)
+    and C = [[Q, M], [Mᵀ, P]] is positive semidefinite (eigenvalues ≥ −``tol`` × tr C), per batch
+    element. Inputs: validated float64 arrays whose batch shapes broadcast. Cost: one Cholesky
+    factorization of the (p+p*)² blocks (an eigendecomposition only when it fails), about 30 µs
+    for one small matrix."""
+    nQ, nM, nP = names
+    batch = tuple(np.broadcast_shapes(Q.shape[:-2], M.shape[:-2], P.shape[:-2]))
+    p, ps = M.shape[-2], M.shape[-1]
+    C = xp.empty(batch + (p + ps, p + ps))
+    C[..., :p, :p] = Q
+    C[..., :p, p:] = M
+    C[..., p:, :p] = xp.swapaxes(M, -1, -2)
+    C[..., p:, p:] = P
+    C = C.reshape((-1, p + ps, p + ps))
+    # symmetry of Q and P (the M blocks are symmetric by construction), relative to each block
+    if not bool(xp.all(xp.abs(C - xp.swapaxes(C, -1, -2)) <= tol * xp.max(xp.abs(C), axis=(-2, -1))[:, None, None])):
+        for name, S in ((nQ, Q), (nP, P)):
+            asym = xp.max(xp.abs(S - xp.swapaxes(S, -1, -2)), axis=(-2, -1))
+            if not bool(xp.all(asym <= tol * xp.max(xp.abs(S), axis=(-2, -1)))):
+                raise ValueError(f"{name} must be symmetric (an overlap matrix), got an asymmetry of {float(xp.max(asym)):.3g}")
+    trace = xp.trace(C, axis1=-2, axis2=-1)
+    if xp is np and bool(np.all(trace >= 0)):
+        try:  # fast path: C + tol·tr C·I has a Cholesky factor ⇒ every eigenvalue ≥ −tol·tr C
+            np.linalg.cholesky(C + (tol * trace)[:, None, None] * np.eye(p + ps))
+            return
+        except np.linalg.LinAlgError:
+            pass  # some element fails (or sits on the boundary): decide by its eigenvalues
+    ev = xp.linalg.eigvalsh(C)
+    bad = ev[:, 0] < -tol * xp.maximum(trace, 0)
+    if not bool(xp.any(bad)):
+        return
+    i = int(xp.argmax(bad))
+    where = f" (batch element {tuple(int(k) for k in np.unravel_index(i, batch))})" if batch else ""
+    raise ValueError(
+        f"{nQ}, {nM}, {nP} must be overlaps of actual weights: [[{nQ}, {nM}], [{nM}ᵀ, {nP}]] must be positive "
+        f"semidefinite (eigenvalues ≥ −{tol:g} × trace), got smallest eigenvalue {float(ev[i, 0]):.4g} "
+        f"with trace {float(trace[i]):.4g}{where} (is {nM} too large for {nQ} and {nP}?)"
+    )
 
 
 def scalar_param(name: str, value: Any, xp: Any, *, allow_zero: bool = False) -> Any:
@@ -85,3 +148,31 @@ def scalar_param(name: str, value: Any, xp: Any, *, allow_zero: bool = False) ->
     if arr.ndim == 0:
         return float(arr)
     return xp.asarray(arr)[..., None, None]
+
+
+class CriticalStepWarning(RuntimeWarning):
+    """The step is above the critical step γ_c of the plateau (P = I, :func:`quadnet.critical_lr`):
+    the dynamics is expected to diverge (the ``diverged`` flags report what actually happens).
+    Silence it where that is the point: ``warnings.simplefilter("ignore", qn.CriticalStepWarning)``."""
+
+
+def warn_above_critical(func: str, P: Any, xp: Any, p: int, p_star: int, a: float, b: float, lr: float,
+                        noise: float, *, stacklevel: int = 3) -> None:
+    """Warn (:class:`CriticalStepWarning`) when P ≈ I (every batch element, to 1e-6) and lr > γ_c."""
+    from .theory import critical_lr  # theory imports this module
+
+    if P.shape[-1] != p_star:
+        return
+    if not bool(xp.all(xp.abs(P - xp.eye(p_star)) <= 1e-6)):
+        return
+    lr_c = critical_lr(p, p_star, a, b, noise=noise)
+    if lr > lr_c:
+        warnings.warn(
+            f"{func}: lr = {lr:.6g} is above the critical step γ_c = {lr_c:.6g} for p = {p}, p* = {p_star}, "
+            f"a = {a:g}, b = {b:g}, σ = {noise:g} (P = I): the plateau does not exist and the run is expected "
+            f"to diverge (see the trajectory's `diverged`); lr ≤ γ_c is the stable range",
+            CriticalStepWarning, stacklevel=stacklevel,
+        )
+
+
+CriticalStepWarning.__module__ = "quadnet"  # shown (and filtered) as quadnet.CriticalStepWarning

@@ -35,6 +35,8 @@ def _check_w(W, W_star, a, b):
         raise ValueError(f"W and W_star must be 2-d (p, N) and (p*, N), got {W.shape} and {W_star.shape}")
     if W.shape[1] != W_star.shape[1]:
         raise ValueError(f"W and W_star must share N, got {W.shape} and {W_star.shape}")
+    if min(W.shape + W_star.shape) < 1:
+        raise ValueError(f"W and W_star must have p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     return W, W_star, a, b, xp
@@ -76,13 +78,19 @@ def special_point(where: str, W_star: Any, p: int, a: Any, b: Any, *, seed: Any 
     √(qN), orthogonal to the teacher (needs N ≥ p + p*); the manifold point is √(b/a) O W* with O
     a random p × p* matrix with orthonormal columns (needs p ≥ p*).
     """
+    _check_where(where)
     xp = array_module(W_star)
     W_star = v.finite_array("W_star", W_star, xp, min_ndim=2)
+    if W_star.ndim != 2 or min(W_star.shape) < 1:
+        raise ValueError(f"W_star must be 2-d (p*, N) with p*, N ≥ 1, got shape {W_star.shape}")
     p = v.integer("p", p)
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     ps, N = W_star.shape
-    rng = np.random.default_rng(seed)
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise TypeError(f"seed must be an int, a SeedSequence, a numpy Generator or None, got {seed!r}") from None
     if where == "origin":
         return xp.zeros((p, N))
     if where == "plateau":
@@ -102,17 +110,25 @@ def special_point(where: str, W_star: Any, p: int, a: Any, b: Any, *, seed: Any 
     raise ValueError(f"where must be 'origin', 'plateau' or 'manifold', got {where!r}")
 
 
+def _check_where(where: Any) -> None:
+    if not isinstance(where, str) or where not in ("origin", "plateau", "manifold"):
+        raise ValueError(f"where must be 'origin', 'plateau' or 'manifold', got {where!r}")
+
+
 def predicted_spectrum(where: str, p: int, p_star: int, N: int, a: Any, b: Any):
     """Predicted Hessian spectrum at a special point (P = I, drift plateau), as a list of
     (eigenvalue, multiplicity) pairs with eigenvalues in the units of :func:`hessian` (i.e. the
     N·λ values of the theory divided by N). Multiplicities add up to p·N; zero-multiplicity
-    entries are dropped."""
+    entries are dropped. Needs N ≥ p* (N ≥ p + p* at the plateau, p ≥ p* on the manifold)."""
+    _check_where(where)
     p = v.integer("p", p)
     p_star = v.integer("p_star", p_star)
     N = v.integer("N", N)
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     ps = p_star
+    if N < ps:
+        raise ValueError(f"N must be ≥ p* = {ps} (orthonormal teacher rows), got N = {N}")
     if where == "origin":
         rows = [(-2 * a * b * (ps + 2), p * ps), (-2 * a * b * ps, p * (N - ps))]
     elif where == "plateau":

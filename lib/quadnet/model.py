@@ -67,6 +67,13 @@ def init_student(p: int, N: int, *, q0: float = 1.0, replicas: int | None = None
     N = v.integer("N", N)
     q0 = v.positive("q0", q0, array=False)
     shape = (p, N) if replicas is None else (v.integer("replicas", replicas), p, N)
+    if dtype is not None:
+        try:
+            dt = np.dtype(dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"dtype must be a floating dtype (float64, float32), got {dtype!r}") from None
+        if dt.kind != "f":
+            raise ValueError(f"dtype must be a floating dtype (float64, float32), got {dt}")
     rng = make_rng(seed, backend) if not hasattr(seed, "standard_normal") else seed
     xp = _backend_of_rng(rng)
     W = rng.standard_normal(shape) * q0**0.5
@@ -81,5 +88,11 @@ def overlaps_from_weights(W: Any, W_star: Any):
     N = W.shape[-1]
     if W_star.shape[-1] != N:
         raise ValueError(f"W and W_star must share the input dimension N, got {W.shape} and {W_star.shape}")
+    if min(W.shape[-2:] + W_star.shape[-2:]) < 1:
+        raise ValueError(f"W and W_star need p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
+    try:
+        np.broadcast_shapes(W.shape[:-2], W_star.shape[:-2])
+    except ValueError:
+        raise ValueError(f"batch shapes of W {W.shape[:-2]} and W_star {W_star.shape[:-2]} do not broadcast") from None
     Wt = xp.swapaxes(W, -1, -2)
     return W @ Wt / N, W @ xp.swapaxes(W_star, -1, -2) / N, W_star @ xp.swapaxes(W_star, -1, -2) / N

@@ -40,6 +40,12 @@ def monte_carlo_loss(W, W_star, a, b, n_samples, *, noise=0.0, seed=None, chunk=
     N = W.shape[-1]
     if W_star.shape[-1] != N:
         raise ValueError(f"W and W_star must share N, got {W.shape} and {W_star.shape}")
+    if min(W.shape[-2:] + W_star.shape[-2:]) < 1:
+        raise ValueError(f"W and W_star need p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
+    try:
+        np.broadcast_shapes(W.shape[:-2], W_star.shape[:-2])
+    except ValueError:
+        raise ValueError(f"batch shapes of W {W.shape[:-2]} and W_star {W_star.shape[:-2]} do not broadcast") from None
     rng = make_rng(seed, xp.__name__)
     s1 = s2 = 0.0
     done = 0

@@ -65,6 +65,10 @@ def ode_rhs(Q, M, P, a, b, lr, *, noise=0.0, drift_only=False):
     Returns
     -------
     (dQ, dM) with the broadcast batch shape, same array module as the inputs; units: per unit α.
+
+    Raises ``ValueError``/``TypeError`` naming the parameter: mismatched shapes, non-finite
+    values, Q or P not symmetric or [[Q, M], [Mᵀ, P]] not positive semidefinite (relative
+    tolerance 1e-6, loose enough for finite-difference probes), a, b, lr ≤ 0, noise < 0.
     """
     xp = array_module(Q, M, P)
     Q, M, P = v.overlap_triple(Q, M, P, xp)
@@ -121,7 +125,12 @@ class Trajectory:
 
 
 def _check_alphas(alphas: Any) -> np.ndarray:
-    al = np.asarray(to_numpy(alphas), dtype=float)
+    if isinstance(alphas, (str, bytes)) or alphas is None:
+        raise TypeError(f"alphas must be a 1-d array of times, got {type(alphas).__name__}")
+    try:
+        al = np.asarray(to_numpy(alphas), dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("alphas must be a 1-d array of real times") from None
     if al.ndim != 1 or al.size < 1:
         raise ValueError(f"alphas must be a non-empty 1-d array of times, got shape {al.shape}")
     if not np.all(np.isfinite(al)) or np.any(al < 0):
@@ -161,7 +170,14 @@ def integrate_ode(
 
     Divergence: a batch element whose tr Q exceeds ``blowup`` × max(tr Q0, (b/a) tr P, 1), or
     that turns non-finite, is flagged (``diverged``, ``alpha_diverged``), its later values are
-    NaN, and the other elements continue unaffected.
+    NaN, and the other elements continue unaffected. With P = I and ``lr`` above
+    :func:`~quadnet.critical_lr` (and ``drift_only=False``) a :class:`~quadnet.CriticalStepWarning`
+    (a ``RuntimeWarning``) is issued up front; the flags still report what happens.
+
+    Raises ``ValueError``/``TypeError`` naming the parameter for invalid input: shapes that do
+    not match, non-finite values, [[Q0, M0], [M0ᵀ, P]] not positive semidefinite (relative
+    tolerance 1e-6), non-positive a, b, lr, rtol, atol, negative noise, blowup ≤ 1, alphas not
+    1-d, increasing and ≥ 0.
 
     Parameters
     ----------
@@ -186,15 +202,18 @@ def integrate_ode(
     from scipy.integrate import solve_ivp
 
     xp = array_module(Q0, M0, P)
-    Q0, M0, P = v.overlap_triple(Q0, M0, P, xp)
+    Q0, M0, P = v.overlap_triple(Q0, M0, P, xp, names=("Q0", "M0", "P"))
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     lr = v.positive("lr", lr, array=False)
     noise = v.positive("noise", noise, allow_zero=True, array=False)
     v.positive("rtol", rtol, array=False)
     v.positive("atol", atol, array=False)
-    v.positive("blowup", blowup, array=False)
+    if v.positive("blowup", blowup, array=False) <= 1:
+        raise ValueError(f"blowup must be > 1, got {blowup}")
     al = _check_alphas(alphas)
+    if not drift_only:
+        v.warn_above_critical("integrate_ode", P, xp, M0.shape[-2], M0.shape[-1], a, b, lr, noise)
 
     batch = np.broadcast_shapes(Q0.shape[:-2], M0.shape[:-2], P.shape[:-2])
     p, ps = M0.shape[-2], M0.shape[-1]
@@ -258,18 +277,24 @@ def integrate_ode(
         event.terminal = True
         event.direction = -1
         later = al[al > t0]
-        if method == "LSODA":
-            opts = dict(lband=k - 1, uband=k - 1)
-        elif method in ("BDF", "Radau"):
-            from scipy.sparse import block_diag, csr_matrix
 
-            opts = dict(jac_sparsity=csr_matrix(block_diag([np.ones((k, k))] * m)))
-        else:
-            opts = {}
-        sol = solve_ivp(
-            f, (t0, later[-1]), y0, method=method, t_eval=later, events=event,
-            rtol=rtol, atol=atol, **opts,
-        )
+        def solve(meth, t_eval=later):
+            if meth == "LSODA":
+                opts = dict(lband=k - 1, uband=k - 1)
+            elif meth in ("BDF", "Radau"):
+                from scipy.sparse import block_diag, csr_matrix
+
+                opts = dict(jac_sparsity=csr_matrix(block_diag([np.ones((k, k))] * m)))
+            else:
+                opts = {}
+            return solve_ivp(f, (t0, later[-1]), y0, method=meth, t_eval=t_eval, events=event,
+                             rtol=rtol, atol=atol, **opts)
+
+        sol = solve(method)
+        if sol.status == -1 and method != "LSODA":
+            # Near a finite-α blow-up an implicit solver can stall ("step size too small") before
+            # the blow-up event fires; LSODA's switching gets through to the event. Redo the segment.
+            sol = solve("LSODA")
         ts = np.asarray(sol.t, dtype=float)
         n_done = ts.size
         ys = np.asarray(sol.y, dtype=float).reshape(m * k, n_done)
@@ -290,12 +315,16 @@ def integrate_ode(
         Qe, Me, Re = unpack(y_stop, m)
         tr = np.trace(Qe, axis1=1, axis2=2)
         bad = ~np.isfinite(tr) | (tr >= lim * (1 - 1e-6))
+        if not bad.any() and sol.status == -1:
+            # both solvers stalled: look at the last state actually reached (not the last output)
+            last = solve("LSODA", t_eval=None)
+            t_stop = float(last.t[-1])
+            Qe, Me, Re = unpack(np.asarray(last.y)[:, -1], m)
+            tr = np.trace(Qe, axis1=1, axis2=2)
+            bad = ~np.isfinite(tr) | (tr >= np.sqrt(lim))  # well on its way: treat as divergence
         if not bad.any():
             # the solver failed without a blow-up in sight: report it rather than guess
-            if sol.status == -1:
-                bad = tr >= np.sqrt(lim)  # well on its way: treat as divergence
-            if not bad.any():
-                raise RuntimeError(f"integrate_ode: solver stopped at α = {t_stop:.6g}: {sol.message}")
+            raise RuntimeError(f"integrate_ode: solver stopped at α = {t_stop:.6g}: {sol.message}")
         diverged[active[bad]] = True
         alpha_div[active[bad]] = t_stop
         # values after t_stop for the diverged elements stay NaN; restart the rest from t_stop

@@ -66,6 +66,10 @@ def population_loss(Q: Any, M: Any, P: Any, a: Any, b: Any, noise: Any = 0.0) ->
     -------
     array, shape = broadcast batch shape of (Q, M, P) (a 0-d array for unbatched input).
     Same array module as the inputs.
+
+    Raises ``ValueError``/``TypeError`` naming the parameter: mismatched shapes, non-finite
+    values, Q or P not symmetric or [[Q, M], [Mᵀ, P]] not positive semidefinite (relative
+    tolerance 1e-6: overlaps are Gram matrices), a, b ≤ 0, noise < 0.
     """
     xp = array_module(Q, M, P)
     Q, M, P = v.overlap_triple(Q, M, P, xp)

@@ -35,6 +35,8 @@ class Profile:
 
 def profile(name: str | None = None) -> Profile:
     """The active profile: ``name`` if given, else ``QUADNET_PROFILE`` (default 'default')."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"profile name (QUADNET_PROFILE) must be a string, one of {PROFILES}, got {name!r}")
     name = (name or os.environ.get("QUADNET_PROFILE") or "default").strip().lower()
     if name not in PROFILES:
         raise ValueError(f"QUADNET_PROFILE must be one of {PROFILES}, got {name!r}")

@@ -202,6 +202,10 @@ def sgd_weights(W0, W_star, a, b, lr, alphas, *, noise=0.0, seed=None, dtype=Non
     progress : bool
         Show a tqdm progress bar.
 
+    With W*W*ᵀ/N = I and ``lr`` above :func:`~quadnet.critical_lr` a
+    :class:`~quadnet.CriticalStepWarning` (a ``RuntimeWarning``) is issued; ``diverged`` still
+    reports what happens. Invalid input raises ``ValueError``/``TypeError`` naming the parameter.
+
     Returns
     -------
     SGDTrajectory with alpha = steps/N (T,), Q (T, *batch, p, p), M (T, *batch, p, p*), loss
@@ -223,7 +227,10 @@ def sgd_weights(W0, W_star, a, b, lr, alphas, *, noise=0.0, seed=None, dtype=Non
         raise ValueError(f"batch shapes of W0 {W0.shape[:-2]} and W_star {W_star.shape[:-2]} do not broadcast") from None
     if dtype is None:
         dtype = np.float64
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype must be float64 or float32, got {dtype}")
     steps = _steps(alphas, N)
@@ -239,6 +246,7 @@ def sgd_weights(W0, W_star, a, b, lr, alphas, *, noise=0.0, seed=None, dtype=Non
     Ws64 = Ws.astype(xp.float64, copy=False)
     P = Ws64 @ xp.swapaxes(Ws64, -1, -2) / N  # (1 or R, p*, p*)
     del Ws64
+    v.warn_above_critical("sgd_weights", P, xp, p, ps, a, b, lr, noise)
 
     itemsize = dtype.itemsize
     K_max = int(max(1, min(_MAX_CHUNK_STEPS, _CHUNK_BYTES // (N * itemsize))))
@@ -520,12 +528,17 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr, alphas, *, noise=0.0, seed=None, track_
         'numpy': the NumPy/CuPy reference (also the only one for CuPy inputs); 'auto': numba when
         it imports and the inputs are NumPy arrays. Both give the same law, different numbers.
 
+    With P = I and ``lr`` above :func:`~quadnet.critical_lr` a :class:`~quadnet.CriticalStepWarning`
+    (a ``RuntimeWarning``) is issued; ``diverged`` still reports what happens. Invalid input
+    (shapes, non-finite values, a non-PSD Gram matrix, N < d, ...) raises ``ValueError``/``TypeError``
+    naming the parameter.
+
     Returns
     -------
     SGDTrajectory (``W`` is None). Diverged replicas are frozen at detection and NaN afterwards.
     """
     xp = array_module(Q0, M0, P)
-    Q0, M0, P = v.overlap_triple(Q0, M0, P, xp)
+    Q0, M0, P = v.overlap_triple(Q0, M0, P, xp, names=("Q0", "M0", "P"))
     N = v.integer("N", N)
     a, b, lr, noise, blowup = _params(a, b, lr, noise, blowup)
     if method not in ("auto", "numba", "numpy"):
@@ -544,6 +557,7 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr, alphas, *, noise=0.0, seed=None, track_
     if N < d:
         raise ValueError(f"N must be ≥ {d} (= dimension of the fields u{' with track_init' if track_init else ''}), got N = {N}")
     steps = _steps(alphas, N)
+    v.warn_above_critical("sgd_overlaps", P, xp, p, ps, a, b, lr, noise)
 
     batch = tuple(np.broadcast_shapes(Q0.shape[:-2], M0.shape[:-2], P.shape[:-2]))
     R = int(np.prod(batch)) if batch else 1

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _validate as v
 
-__all__ = ["Plateau", "plateau", "critical_lr", "escape_rate", "late_time_loss", "escape_time_estimate"]
+__all__ = ["Plateau", "plateau", "critical_lr", "escape_rate", "late_time_loss", "escape_time_estimate", "manifold_critical_lr"]
 
 
 def _check(p, p_star, a, b, noise=0.0):
@@ -112,7 +112,8 @@ def escape_rate(p, p_star, a, b, lr, *, drift_only=False, noise=0.0):
 
     r = 2aγ [tr D + 2b − 2aq] evaluated at the plateau; at the drift plateau this is 4abγ,
     independent of p at fixed η = aγ. With ``drift_only=False`` the γ²-shifted plateau is used
-    (slightly smaller rate). The loss leaves the plateau as e^{2rα}.
+    (slightly smaller rate). The loss leaves the plateau as e^{2rα}. Close to the critical step the
+    shifted q can be large enough that r ≤ 0: M then decays and the plateau traps the student.
     """
     lr = v.positive("lr", lr, array=False)
     pl = plateau(p, p_star, a, b, 0.0 if drift_only else lr, noise=noise)
@@ -133,7 +134,12 @@ def late_time_loss(p, p_star, a, lr, alpha):
         raise ValueError(f"p must be > p_star for the algebraic law, got p = {p}, p* = {p_star}")
     a = v.positive("a", a, array=False)
     lr = v.positive("lr", lr, array=False)
-    alpha = np.asarray(alpha, dtype=float)
+    if isinstance(alpha, (str, bytes)) or alpha is None:
+        raise TypeError(f"alpha must be a real number or array, got {type(alpha).__name__}")
+    try:
+        alpha = np.asarray(alpha, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("alpha must be a real number or an array of real numbers") from None
     if np.any(~np.isfinite(alpha)) or np.any(alpha <= 0):
         raise ValueError("alpha must be finite and > 0")
     return (p - p_star) * (p_star + 2) / (64 * a * a * lr * lr * (p + 2) * alpha**2)
@@ -144,9 +150,29 @@ def escape_time_estimate(p, p_star, a, b, lr, N, *, q0=1.0, drift_only=False, no
 
     From ε_pl − ε(α) ∝ ‖M(0)‖² e^{2rα} with ‖M(0)‖²_F ≈ p p* q0 / N; an O(1)/(2r) offset (the time
     to cross the plateau and to leave it by an O(1) amount) is not included. At the drift plateau
-    2r = 8abγ. The slope of α_esc against ln N is 1/(2r).
+    2r = 8abγ. The slope of α_esc against ln N is 1/(2r). Needs N > p + p* (an integer); the
+    estimate is meaningful for N ≫ p p* q0 (it is ≤ 0 below that). Raises ``ValueError`` above the
+    critical step, where there is no plateau to escape from.
     """
-    N = v.integer("N", N, minimum=2)
+    p = v.integer("p", p)
+    p_star = v.integer("p_star", p_star)
+    N = v.integer("N", N, minimum=p + p_star + 1)
     q0 = v.positive("q0", q0, array=False)
     r = escape_rate(p, p_star, a, b, lr, drift_only=drift_only, noise=noise)
     return (math.log(N) - math.log(p * p_star * q0)) / (2 * r)
+
+
+def manifold_critical_lr(p_star, a, b):
+    """Step above which the zero-loss manifold stops attracting the full ODE (P = I):
+    γ_m = 1 / (2ab(p* + 2)), i.e. η_m = aγ_m = 1 / (2b(p* + 2)), independent of p.
+
+    It is where γ_m·Nλ_max = 2 for the stiffest Hessian eigenvalue on the manifold,
+    Nλ_max = 4ab(p* + 2) (the classic step-size bound of gradient descent), entering the
+    overlap ODE through its γ² term. Found numerically (the Jacobian of the full ODE at the
+    manifold changes sign there; see the dynamics chapter); no closed derivation is claimed.
+    Between γ_m and the plateau's γ_c (:func:`critical_lr`) the ODE settles at a non-zero loss.
+    """
+    p_star = v.integer("p_star", p_star)
+    a = v.positive("a", a, array=False)
+    b = v.positive("b", b, array=False)
+    return 1.0 / (2 * a * b * (p_star + 2))
