@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from booktoc import toc_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -78,29 +79,6 @@ def _unavailable(reason: str):
     if IN_CI:
         pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def toc_docs() -> list[str]:
-    docs = [TOC["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                docs.append(node["file"])
-            for key, value in node.items():
-                if key != "root":
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in TOC.items() if k != "root"})
-    out = []
-    for doc in docs:
-        doc = str(Path(doc).with_suffix("")) if Path(doc).suffix in {".ipynb", ".md"} else doc
-        if doc not in out:
-            out.append(doc)
-    return out
 
 
 DOCS = toc_docs()

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 import yaml
+from booktoc import toc_docs
 from bs4 import BeautifulSoup
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,30 +40,6 @@ def _built_site():
 
 
 # ----------------------------------------------------------------------------- the pages
-
-def toc_docs() -> list[str]:
-    """Every document of _toc.yml (root first), as a path without suffix, e.g. 'book/01_model'."""
-    docs = [TOC["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                docs.append(node["file"])
-            for key, value in node.items():
-                if key != "root":
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in TOC.items() if k != "root"})
-    out = []
-    for doc in docs:
-        doc = str(Path(doc).with_suffix("")) if Path(doc).suffix in {".ipynb", ".md"} else doc
-        if doc not in out:
-            out.append(doc)
-    return out
-
 
 def source(doc: str) -> Path | None:
     for suffix in (".ipynb", ".md"):
