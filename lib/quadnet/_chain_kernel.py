@@ -1,10 +1,14 @@
 """Fused CPU kernel (numba) for the exact finite-N overlap chain of :func:`quadnet.sgd_overlaps`.
 
 One call advances every active replica by ``n_steps`` SGD steps. Replicas are processed in
-blocks of ``LANES`` in lockstep (the innermost loops run over the replicas of a block, so the
-compiler vectorizes the small linear algebra across replicas), and the blocks run in parallel
-over the cores (``prange``). Each replica has its own random stream, so the numbers do not
-depend on the thread scheduling or on the other replicas. Nothing is allocated in the step loop.
+blocks of up to ``LANES`` (32) in lockstep: the innermost loops of the linear algebra run over the
+replicas of a block with a run-time trip count, which LLVM's loop vectorizer turns into SIMD code
+(numba leaves the SLP vectorizer off, so short constant-length lane loops stay scalar; blocks of
+8 ran ~1.5× slower). The blocks run in parallel over the cores (``prange``); the block size is
+chosen so that every thread gets a block when R allows (:func:`_block_size`). Each replica has
+its own random stream, drawn with the generator state held in registers, so the numbers do not
+depend on the block size, the thread scheduling or the other replicas (lane arithmetic is
+elementwise IEEE, no fastmath). Nothing is allocated in the step loop.
 
 State of a replica: C (d × d), the Gram matrix /N of the rows of [W; W*; W(0)] (the last block
 only with ``track_init``), i.e. C = [[Q, M, R], [Mᵀ, P, M0ᵀ], [Rᵀ, M0, Q0]]. One step:
@@ -31,12 +35,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 __all__ = ["chain_rng", "chain_predrawn", "seed_states", "LANES", "zig_normals"]
 
-#: replicas per SIMD block
-LANES = 8
+#: most replicas per block (fewer when that leaves a thread idle: see :func:`_block_size`)
+LANES = 32
 
 _TWO53_INV = 1.0 / 9007199254740992.0
 _TWO52 = 4503599627370496.0
@@ -71,73 +75,96 @@ _ZIG_INV_R = 1.0 / _ZIG_R
 _M52 = np.uint64((1 << 52) - 1)
 
 
-@njit(cache=True)
-def _rotl(x, k):
-    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+_U11 = np.uint64(11)
+_U9 = np.uint64(9)
+_UFF = np.uint64(0xFF)
+_U100 = np.uint64(0x100)
 
 
-@njit(cache=True)
-def _next_u64(S, l):
-    s0 = S[l, 0]
-    s1 = S[l, 1]
-    result = _rotl(s0 + s1, 17) + s0
+@njit(cache=True, inline="always")
+def _nx(s0, s1):
+    """xoroshiro128++: (output, new s0, new s1)."""
+    r = ((s0 + s1) << np.uint64(17) | (s0 + s1) >> np.uint64(47)) + s0
     s1 ^= s0
-    S[l, 0] = _rotl(s0, 49) ^ s1 ^ (s1 << np.uint64(21))
-    S[l, 1] = _rotl(s1, 28)
-    return result
+    n0 = (s0 << np.uint64(49) | s0 >> np.uint64(15)) ^ s1 ^ (s1 << np.uint64(21))
+    n1 = s1 << np.uint64(28) | s1 >> np.uint64(36)
+    return r, n0, n1
 
 
-@njit(cache=True)
-def _uniform(S, l):
-    """Uniform on the open interval (0, 1), 53 random bits."""
-    return ((_next_u64(S, l) >> np.uint64(11)) + 0.5) * _TWO53_INV
+@njit(cache=True, inline="always")
+def _uni(s0, s1):
+    r, s0, s1 = _nx(s0, s1)
+    return ((r >> _U11) + 0.5) * _TWO53_INV, s0, s1
 
 
 @njit(cache=True, error_model="numpy")
-def _normal(S, l):
-    """Standard normal, ziggurat with 256 layers (one 64-bit draw 99% of the time)."""
+def _normal_slow(rr, s0, s1):
+    """Finish a ziggurat draw whose fast test failed; loop until accepted."""
     while True:
-        rr = _next_u64(S, l)
-        idx = np.int64(rr & np.uint64(0xFF))
-        neg = (rr & np.uint64(0x100)) != 0
-        rabs = np.int64((rr >> np.uint64(9)) & _M52)  # 52 bits: exact and fast as a signed integer
+        idx = np.int64(rr & _UFF)
+        neg = (rr & _U100) != 0
+        rabs = np.int64((rr >> _U9) & _M52)
         x = rabs * _WI[idx]
         if neg:
             x = -x
         if rabs < _KI[idx]:
-            return x
+            return x, s0, s1
         if idx == 0:
-            while True:  # tail beyond r
-                xx = -_ZIG_INV_R * math.log(_uniform(S, l))
-                yy = -math.log(_uniform(S, l))
+            while True:
+                u1, s0, s1 = _uni(s0, s1)
+                u2, s0, s1 = _uni(s0, s1)
+                xx = -_ZIG_INV_R * math.log(u1)
+                yy = -math.log(u2)
                 if yy + yy > xx * xx:
-                    return -(_ZIG_R + xx) if neg else _ZIG_R + xx
+                    return (-(_ZIG_R + xx) if neg else _ZIG_R + xx), s0, s1
         else:
-            if (_FI[idx - 1] - _FI[idx]) * _uniform(S, l) + _FI[idx] < math.exp(-0.5 * x * x):
-                return x
+            u1, s0, s1 = _uni(s0, s1)
+            if (_FI[idx - 1] - _FI[idx]) * u1 + _FI[idx] < math.exp(-0.5 * x * x):
+                return x, s0, s1
+        rr, s0, s1 = _nx(s0, s1)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _normal(s0, s1):
+    rr, s0, s1 = _nx(s0, s1)
+    idx = np.int64(rr & _UFF)
+    rabs = np.int64((rr >> _U9) & _M52)
+    if rabs < _KI[idx]:
+        x = rabs * _WI[idx]
+        return (-x if (rr & _U100) != 0 else x), s0, s1
+    return _normal_slow(rr, s0, s1)
 
 
 @njit(cache=True, error_model="numpy")
-def _chi2(S, l, df, gd, gc):
-    """χ² with ``df`` degrees of freedom, exactly: 2·Gamma(df/2) by Marsaglia–Tsang (df ≥ 2),
-    z² (df = 1), 0 (df = 0). ``gd`` = df/2 − 1/3 and ``gc`` = 1/√(9 gd) are precomputed."""
-    if df == 0:
-        return 0.0
-    if df == 1:
-        g = _normal(S, l)
-        return g * g
+def _chi2_slow(s0, s1, gd, gc):
     while True:
-        x = _normal(S, l)
+        x, s0, s1 = _normal(s0, s1)
         v = 1.0 + gc * x
         if v <= 0.0:
             continue
         v = v * v * v
-        u = _uniform(S, l)
+        u, s0, s1 = _uni(s0, s1)
         x2 = x * x
         if u < 1.0 - 0.0331 * x2 * x2:
-            return 2.0 * gd * v
+            return 2.0 * gd * v, s0, s1
         if math.log(u) < 0.5 * x2 + gd * (1.0 - v + math.log(v)):
-            return 2.0 * gd * v
+            return 2.0 * gd * v, s0, s1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _chi2(s0, s1, df, gd, gc):
+    if df == 0:
+        return 0.0, s0, s1
+    if df == 1:
+        g, s0, s1 = _normal(s0, s1)
+        return g * g, s0, s1
+    return _chi2_slow(s0, s1, gd, gc)
+
+
+def _block_size(R):
+    """Replicas per block: up to LANES, but at least one block per thread when R allows."""
+    nt = max(1, get_num_threads())
+    return max(1, min(LANES, -(-R // nt)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -213,7 +240,6 @@ def _check(Cl, actf, trq, lim, active, div_step, r0, nb, d, step):
                     Cl[i, j, l] = 1.0 if i == j else 0.0  # frozen and harmless; reported as NaN
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
 def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol):
     """Advance each active replica of C (R, d, d) by ``n_steps`` steps, drawing in the kernel.
 
@@ -221,6 +247,11 @@ def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, n
     turns non-finite or exceeds ``limit[r]`` is frozen: ``active[r]`` = False and
     ``div_step[r]`` = the step count at which it was detected.
     """
+    _chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol, _block_size(C.shape[0]))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol, bs):
     R = C.shape[0]
     d = C.shape[1]
     df = N - d
@@ -229,23 +260,23 @@ def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, n
     sqrtN = math.sqrt(N)
     invN = 1.0 / N
     two_a_lr = 2.0 * a * lr
-    nblocks = (R + LANES - 1) // LANES
+    nblocks = (R + bs - 1) // bs
     for blk in prange(nblocks):
-        r0 = blk * LANES
-        nb = min(LANES, R - r0)
-        Cl = np.zeros((d, d, LANES))
+        r0 = blk * bs
+        nb = min(bs, R - r0)
+        Cl = np.zeros((d, d, bs))
         for i in range(d):
             Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
-        Ll = np.zeros((d, d, LANES))
-        ul = np.zeros((d, LANES))
-        zl = np.zeros((d, LANES))
-        x2l = np.zeros(LANES)
-        xil = np.zeros(LANES)
-        actf = np.zeros(LANES)
-        trq = np.zeros(LANES)
-        s = np.empty(LANES)
-        inv = np.empty(LANES)
-        S = np.empty((LANES, 2), dtype=np.uint64)
+        Ll = np.zeros((d, d, bs))
+        ul = np.zeros((d, bs))
+        zl = np.zeros((d, bs))
+        x2l = np.zeros(bs)
+        xil = np.zeros(bs)
+        actf = np.zeros(bs)
+        trq = np.zeros(bs)
+        s = np.empty(bs)
+        inv = np.empty(bs)
+        S = np.empty((bs, 2), dtype=np.uint64)
         any_active = False
         for l in range(nb):
             S[l, 0] = states[r0 + l, 0]
@@ -259,14 +290,20 @@ def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, n
             continue
         for t in range(n_steps):
             for l in range(nb):
+                s0 = S[l, 0]
+                s1 = S[l, 1]
                 zz = 0.0
                 for i in range(d):
-                    g = _normal(S, l)
+                    g, s0, s1 = _normal(s0, s1)
                     zl[i, l] = g
                     zz += g * g
-                x2l[l] = zz + _chi2(S, l, df, gd, gc)
+                q, s0, s1 = _chi2(s0, s1, df, gd, gc)
+                x2l[l] = zz + q
                 if noise > 0.0:
-                    xil[l] = _normal(S, l)
+                    g, s0, s1 = _normal(s0, s1)
+                    xil[l] = g
+                S[l, 0] = s0
+                S[l, 1] = s1
             _block_step(Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise,
                         sqrtN, invN, tol)
             _check(Cl, actf, trq, limit, active, div_step, r0, nb, d, step0 + t + 1)
@@ -278,32 +315,36 @@ def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, n
                     C[r0 + l, i, j] = Cl[i, j, l]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
 def chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol):
     """As :func:`chain_rng`, on pre-drawn numbers: Z (R, K, d) normals, X2 (R, K) the full |x|²,
     XI (R, K) label-noise normals; runs K steps."""
+    _chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol, _block_size(C.shape[0]))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol, bs):
     R = C.shape[0]
     d = C.shape[1]
     K = Z.shape[1]
     sqrtN = math.sqrt(N)
     invN = 1.0 / N
     two_a_lr = 2.0 * a * lr
-    nblocks = (R + LANES - 1) // LANES
+    nblocks = (R + bs - 1) // bs
     for blk in prange(nblocks):
-        r0 = blk * LANES
-        nb = min(LANES, R - r0)
-        Cl = np.zeros((d, d, LANES))
+        r0 = blk * bs
+        nb = min(bs, R - r0)
+        Cl = np.zeros((d, d, bs))
         for i in range(d):
             Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
-        Ll = np.zeros((d, d, LANES))
-        ul = np.zeros((d, LANES))
-        zl = np.zeros((d, LANES))
-        x2l = np.zeros(LANES)
-        xil = np.zeros(LANES)
-        actf = np.zeros(LANES)
-        trq = np.zeros(LANES)
-        s = np.empty(LANES)
-        inv = np.empty(LANES)
+        Ll = np.zeros((d, d, bs))
+        ul = np.zeros((d, bs))
+        zl = np.zeros((d, bs))
+        x2l = np.zeros(bs)
+        xil = np.zeros(bs)
+        actf = np.zeros(bs)
+        trq = np.zeros(bs)
+        s = np.empty(bs)
+        inv = np.empty(bs)
         for l in range(nb):
             actf[l] = 1.0 if active[r0 + l] else 0.0
             for i in range(d):
@@ -327,14 +368,14 @@ def chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, no
 @njit(cache=True)
 def zig_normals(state, n):
     """n standard normals from one xoroshiro128++ ``state`` (2,) uint64 (for testing the sampler)."""
-    S = np.empty((1, 2), dtype=np.uint64)
-    S[0, 0] = state[0]
-    S[0, 1] = state[1]
+    s0 = state[0]
+    s1 = state[1]
     out = np.empty(n)
     for i in range(n):
-        out[i] = _normal(S, 0)
-    state[0] = S[0, 0]
-    state[1] = S[0, 1]
+        x, s0, s1 = _normal(s0, s1)
+        out[i] = x
+    state[0] = s0
+    state[1] = s1
     return out
 
 
