@@ -44,8 +44,9 @@ def integer(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def finite_array(name: str, x: Any, xp: Any, *, min_ndim: int = 0) -> Any:
-    """``x`` as a float64 array of module ``xp``, finite, with at least ``min_ndim`` axes."""
+def finite_array(name: str, x: Any, xp: Any, *, min_ndim: int = 0, keep_dtype: bool = False) -> Any:
+    """``x`` as a float64 array of module ``xp`` (its own real dtype with ``keep_dtype``, which
+    avoids a float64 copy of big weight arrays), finite, with at least ``min_ndim`` axes."""
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}")
     try:
@@ -54,12 +55,29 @@ def finite_array(name: str, x: Any, xp: Any, *, min_ndim: int = 0) -> Any:
         raise TypeError(f"{name} must be an array of real numbers") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(xp.float64, copy=False)
+    if not keep_dtype:
+        arr = arr.astype(xp.float64, copy=False)
     if arr.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} axes, got shape {arr.shape}")
     if not bool(xp.all(xp.isfinite(arr))):
         raise ValueError(f"{name} must contain only finite values")
     return arr
+
+
+def weight_pair(W: Any, W_star: Any, xp: Any) -> tuple[Any, Any]:
+    """Check student W (..., p, N) and teacher W_star (..., p*, N) weights: finite, p, p*, N ≥ 1,
+    the same N, broadcastable batch shapes. Returns them as float64 arrays."""
+    W = finite_array("W", W, xp, min_ndim=2)
+    W_star = finite_array("W_star", W_star, xp, min_ndim=2)
+    if W_star.shape[-1] != W.shape[-1]:
+        raise ValueError(f"W and W_star must share the input dimension N, got {W.shape} and {W_star.shape}")
+    if min(W.shape[-2:] + W_star.shape[-2:]) < 1:
+        raise ValueError(f"W and W_star need p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
+    try:
+        np.broadcast_shapes(W.shape[:-2], W_star.shape[:-2])
+    except ValueError:
+        raise ValueError(f"batch shapes of W {W.shape[:-2]} and W_star {W_star.shape[:-2]} do not broadcast") from None
+    return W, W_star
 
 
 def overlap_triple(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = ("Q", "M", "P"),

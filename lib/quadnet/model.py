@@ -83,16 +83,7 @@ def init_student(p: int, N: int, *, q0: float = 1.0, replicas: int | None = None
 def overlaps_from_weights(W: Any, W_star: Any):
     """(Q, M, P) = (W Wᵀ/N, W W*ᵀ/N, W* W*ᵀ/N) from W (..., p, N) and W* (..., p*, N), in float64."""
     xp = array_module(W, W_star)
-    W = v.finite_array("W", W, xp, min_ndim=2)
-    W_star = v.finite_array("W_star", W_star, xp, min_ndim=2)
+    W, W_star = v.weight_pair(W, W_star, xp)
     N = W.shape[-1]
-    if W_star.shape[-1] != N:
-        raise ValueError(f"W and W_star must share the input dimension N, got {W.shape} and {W_star.shape}")
-    if min(W.shape[-2:] + W_star.shape[-2:]) < 1:
-        raise ValueError(f"W and W_star need p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
-    try:
-        np.broadcast_shapes(W.shape[:-2], W_star.shape[:-2])
-    except ValueError:
-        raise ValueError(f"batch shapes of W {W.shape[:-2]} and W_star {W_star.shape[:-2]} do not broadcast") from None
     Wt = xp.swapaxes(W, -1, -2)
     return W @ Wt / N, W @ xp.swapaxes(W_star, -1, -2) / N, W_star @ xp.swapaxes(W_star, -1, -2) / N

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from . import _validate as v
 from .backend import array_module, to_numpy
@@ -30,22 +29,13 @@ def monte_carlo_loss(W, W_star, a, b, n_samples, *, noise=0.0, seed=None, chunk=
     Returns an :class:`MCEstimate` with NumPy ``mean`` and ``stderr`` of the batch shape.
     """
     xp = array_module(W, W_star)
-    W = v.finite_array("W", W, xp, min_ndim=2)
-    W_star = v.finite_array("W_star", W_star, xp, min_ndim=2)
+    W, W_star = v.weight_pair(W, W_star, xp)
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     noise = v.positive("noise", noise, allow_zero=True, array=False)
     n = v.integer("n_samples", n_samples, minimum=2)
     chunk = v.integer("chunk", chunk)
     N = W.shape[-1]
-    if W_star.shape[-1] != N:
-        raise ValueError(f"W and W_star must share N, got {W.shape} and {W_star.shape}")
-    if min(W.shape[-2:] + W_star.shape[-2:]) < 1:
-        raise ValueError(f"W and W_star need p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
-    try:
-        np.broadcast_shapes(W.shape[:-2], W_star.shape[:-2])
-    except ValueError:
-        raise ValueError(f"batch shapes of W {W.shape[:-2]} and W_star {W_star.shape[:-2]} do not broadcast") from None
     rng = make_rng(seed, xp.__name__)
     s1 = s2 = 0.0
     done = 0

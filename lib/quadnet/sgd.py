@@ -132,21 +132,12 @@ def _tr(A, xp):
 
 
 def _check_weights(name: str, W: Any, xp: Any) -> Any:
-    """Real, finite, at least 2-d; keeps the dtype (no float64 copy of big arrays)."""
-    if isinstance(W, (str, bytes)) or W is None:
-        raise TypeError(f"{name} must be an array of real numbers, got {type(W).__name__}")
-    try:
-        arr = xp.asarray(to_numpy(W) if xp is np else W)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of real numbers") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    """Real, finite, shape (..., rows, N); keeps the dtype (no float64 copy of big arrays)."""
+    arr = v.finite_array(name, W, xp, keep_dtype=True)
     if arr.ndim < 2:
         raise ValueError(f"{name} must have shape (..., rows, N), got shape {arr.shape}")
     if arr.shape[-2] < 1 or arr.shape[-1] < 1:
         raise ValueError(f"{name} must have at least one row and one column, got shape {arr.shape}")
-    if not bool(xp.all(xp.isfinite(arr))):
-        raise ValueError(f"{name} must contain only finite values")
     return arr
 
 
