@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 from . import _validate as v
 from .backend import array_module, to_numpy
 from .model import make_rng
