@@ -240,6 +240,37 @@ def _check(Cl, actf, trq, lim, active, div_step, r0, nb, d, step):
                     Cl[i, j, l] = 1.0 if i == j else 0.0  # frozen and harmless; reported as NaN
 
 
+@njit(cache=True)
+def _block_buffers(d, bs):
+    """Work arrays of one block of ``bs`` lanes (replicas last, so per-replica loops vectorize)."""
+    Cl = np.zeros((d, d, bs))
+    for i in range(d):
+        Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
+    return (Cl, np.zeros((d, d, bs)), np.zeros((d, bs)), np.zeros((d, bs)), np.zeros(bs), np.zeros(bs),
+            np.zeros(bs), np.zeros(bs), np.empty(bs), np.empty(bs))
+
+
+@njit(cache=True)
+def _load_block(C, active, Cl, actf, r0, nb, d):
+    """Copy replicas r0 … r0+nb−1 of C (R, d, d) into the lanes; True if any of them is active."""
+    any_active = False
+    for l in range(nb):
+        actf[l] = 1.0 if active[r0 + l] else 0.0
+        any_active = any_active or active[r0 + l]
+        for i in range(d):
+            for j in range(d):
+                Cl[i, j, l] = C[r0 + l, i, j]
+    return any_active
+
+
+@njit(cache=True)
+def _store_block(C, Cl, r0, nb, d):
+    for l in range(nb):
+        for i in range(d):
+            for j in range(d):
+                C[r0 + l, i, j] = Cl[i, j, l]
+
+
 def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol):
     """Advance each active replica of C (R, d, d) by ``n_steps`` steps, drawing in the kernel.
 
@@ -264,29 +295,12 @@ def _chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, 
     for blk in prange(nblocks):
         r0 = blk * bs
         nb = min(bs, R - r0)
-        Cl = np.zeros((d, d, bs))
-        for i in range(d):
-            Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
-        Ll = np.zeros((d, d, bs))
-        ul = np.zeros((d, bs))
-        zl = np.zeros((d, bs))
-        x2l = np.zeros(bs)
-        xil = np.zeros(bs)
-        actf = np.zeros(bs)
-        trq = np.zeros(bs)
-        s = np.empty(bs)
-        inv = np.empty(bs)
+        Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv = _block_buffers(d, bs)
         S = np.empty((bs, 2), dtype=np.uint64)
-        any_active = False
         for l in range(nb):
             S[l, 0] = states[r0 + l, 0]
             S[l, 1] = states[r0 + l, 1]
-            actf[l] = 1.0 if active[r0 + l] else 0.0
-            any_active = any_active or active[r0 + l]
-            for i in range(d):
-                for j in range(d):
-                    Cl[i, j, l] = C[r0 + l, i, j]
-        if not any_active:
+        if not _load_block(C, active, Cl, actf, r0, nb, d):
             continue
         for t in range(n_steps):
             for l in range(nb):
@@ -310,9 +324,7 @@ def _chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, 
         for l in range(nb):
             states[r0 + l, 0] = S[l, 0]
             states[r0 + l, 1] = S[l, 1]
-            for i in range(d):
-                for j in range(d):
-                    C[r0 + l, i, j] = Cl[i, j, l]
+        _store_block(C, Cl, r0, nb, d)
 
 
 def chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol):
@@ -333,23 +345,8 @@ def _chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, n
     for blk in prange(nblocks):
         r0 = blk * bs
         nb = min(bs, R - r0)
-        Cl = np.zeros((d, d, bs))
-        for i in range(d):
-            Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
-        Ll = np.zeros((d, d, bs))
-        ul = np.zeros((d, bs))
-        zl = np.zeros((d, bs))
-        x2l = np.zeros(bs)
-        xil = np.zeros(bs)
-        actf = np.zeros(bs)
-        trq = np.zeros(bs)
-        s = np.empty(bs)
-        inv = np.empty(bs)
-        for l in range(nb):
-            actf[l] = 1.0 if active[r0 + l] else 0.0
-            for i in range(d):
-                for j in range(d):
-                    Cl[i, j, l] = C[r0 + l, i, j]
+        Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv = _block_buffers(d, bs)
+        _load_block(C, active, Cl, actf, r0, nb, d)
         for t in range(K):
             for l in range(nb):
                 for i in range(d):
@@ -359,10 +356,7 @@ def _chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, n
             _block_step(Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise,
                         sqrtN, invN, tol)
             _check(Cl, actf, trq, limit, active, div_step, r0, nb, d, step0 + t + 1)
-        for l in range(nb):
-            for i in range(d):
-                for j in range(d):
-                    C[r0 + l, i, j] = Cl[i, j, l]
+        _store_block(C, Cl, r0, nb, d)
 
 
 @njit(cache=True)
