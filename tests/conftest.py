@@ -1,3 +1,6 @@
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -25,3 +28,15 @@ def random_overlaps(rng, p, p_star, N=None, informed=0.5, q0=1.0):
     O = rng.standard_normal((p, p_star)) / np.sqrt(p_star)
     W = informed * O @ Ws + np.sqrt(q0) * rng.standard_normal((p, N))
     return W, Ws, qn.overlaps_from_weights(W, Ws)
+
+
+def report_counts(record: dict) -> None:
+    """Append a tally (inputs tried, faults injected, ...) as one JSON line to $QUADNET_FUZZ_REPORT,
+    or print it when that is unset."""
+    line = json.dumps(record)
+    out = os.environ.get("QUADNET_FUZZ_REPORT")
+    if out:
+        with open(out, "a") as fh:
+            fh.write(line + "\n")
+    else:
+        print("\n" + line)

@@ -14,7 +14,6 @@ else printed at the end of the module (visible with -s).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -30,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import quadnet as qn
+from conftest import report_counts
 
 COUNTS: Counter = Counter()
 FUZZED: set = set()
@@ -38,13 +38,7 @@ FUZZED: set = set()
 @pytest.fixture(scope="module", autouse=True)
 def _report_counts():
     yield
-    line = json.dumps({"module": "test_fuzz", "inputs": COUNTS["valid"] + COUNTS["invalid"], **COUNTS})
-    out = os.environ.get("QUADNET_FUZZ_REPORT")
-    if out:
-        with open(out, "a") as fh:
-            fh.write(line + "\n")
-    else:
-        print("\n" + line)
+    report_counts({"module": "test_fuzz", "inputs": COUNTS["valid"] + COUNTS["invalid"], **COUNTS})
 
 
 def fuzz(n):

@@ -8,7 +8,6 @@ tallies there as one JSON line (tests/test_fuzz.py does the same for its inputs)
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ import pytest
 
 import quadnet as qn
 from quadnet.sweep import Cache, SweepError
+from conftest import report_counts
 
 FAULTS: Counter = Counter()
 
@@ -30,13 +30,7 @@ FAULTS: Counter = Counter()
 @pytest.fixture(scope="module", autouse=True)
 def _report_faults():
     yield
-    line = json.dumps({"module": "test_sweep", **FAULTS})
-    out = os.environ.get("QUADNET_FUZZ_REPORT")
-    if out:
-        with open(out, "a") as fh:
-            fh.write(line + "\n")
-    else:
-        print("\n" + line)
+    report_counts({"module": "test_sweep", **FAULTS})
 
 
 @pytest.fixture(autouse=True)
