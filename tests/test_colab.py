@@ -25,17 +25,8 @@ BOOK = ROOT / "book"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
 
-# The canonical first code cell of every notebook. quadnet.book.COLAB_INSTALL is the one place
-# it lives once the package defines it; until then, this copy.
-try:
-    from quadnet.book import COLAB_INSTALL
-except ImportError:
-    COLAB_INSTALL = (
-        "# Colab: install quadnet from the repository (a no-op elsewhere)\n"
-        "import sys\n"
-        'if "google.colab" in sys.modules:\n'
-        '    !pip install -q "quadnet @ git+https://github.com/quadnet-book/quadnet"'
-    )
+# The canonical first code cell of every notebook lives in one place, quadnet.book.
+from quadnet.book import COLAB_INSTALL  # noqa: E402
 
 # Importable on a fresh Colab runtime without installing anything (top-level module names).
 # cycler and mpl_toolkits come with matplotlib.
