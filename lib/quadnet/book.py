@@ -12,7 +12,7 @@ __all__ = ["glue", "in_colab", "banner", "COLAB_INSTALL", "REPOSITORY_URL"]
 #: The repository the Colab install cell installs from (also ``repository.url`` in _config.yml).
 REPOSITORY_URL = "https://github.com/quadnet-book/quadnet"
 
-#: The first code cell of every notebook (tests/test_colab.py checks each notebook against it).
+#: The first code cell of every notebook (tests/site/test_colab.py checks each notebook against it).
 COLAB_INSTALL = (
     "# Colab: install quadnet from the repository (a no-op elsewhere)\n"
     "import sys\n"

@@ -4,7 +4,7 @@ Every page of _toc.yml is built; no page shows a traceback, an error output or a
 image a page shows exists (and figures from notebooks carry alt text); glued numbers are
 rendered; Colab launch links and ``.ipynb`` downloads point at the right notebook; the
 bibliography lists every entry; and no page loads anything from another host (MathJax included:
-it is served from ``_static/mathjax``). The browser test (tests/test_browser.py) checks the same
+it is served from ``_static/mathjax``). The browser test (tests/site/test_browser.py) checks the same
 pages as a reader's browser renders them.
 
 The tests skip when _build/html does not exist.
@@ -24,7 +24,7 @@ import yaml
 from booktoc import toc_docs
 from bs4 import BeautifulSoup
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))

@@ -40,7 +40,7 @@ import pytest
 import yaml
 from booktoc import toc_docs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
