@@ -164,8 +164,9 @@ def bad_nonneg():
 
 def bad_int(minimum=1):
     return [("below minimum", minimum - 1, None, ValueError), ("negative", -3, None, ValueError),
-            ("float", 2.5, None, TypeError), ("float int", 3.0, None, TypeError),
-            ("numpy float", np.float64(3.0), None, TypeError), ("string", "4", None, TypeError),
+            ("float", 2.5, None, TypeError), ("float near int", 3.0000001, None, TypeError),
+            ("numpy float", np.float64(3.5), None, TypeError), ("infinite", float("inf"), None, TypeError),
+            ("string", "4", None, TypeError),
             ("none", None, None, TypeError), ("bool", True, None, TypeError)]
 
 

@@ -369,7 +369,7 @@ def test_bad_input_errors():
                               args.pop("alphas"), **args)
 
     with pytest.raises(TypeError, match="N"):
-        chain(N=40.0)
+        chain(N=40.5)                     # integral floats (N=40.0, 1e4) are accepted
     with pytest.raises(ValueError, match="N must be ≥ 3"):
         chain(N=2)
     with pytest.raises(ValueError, match="N must be ≥ 5"):

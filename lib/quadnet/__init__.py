@@ -34,7 +34,7 @@ from .sgd import SGDTrajectory, numba_available, sgd_overlaps, sgd_weights  # no
 
 __all__ += ["SGDTrajectory", "numba_available", "sgd_overlaps", "sgd_weights"]
 
-from ._validate import CriticalStepWarning  # noqa: E402
+from .theory import CriticalStepWarning  # noqa: E402
 from .sweep import (  # noqa: E402
     Cache, SweepError, SweepResults, SweepStats, dask_executor, default_cache_dir, grid_points, sweep,
 )

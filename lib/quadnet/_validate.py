@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any
 
 import numpy as np
@@ -35,13 +34,61 @@ def positive(name: str, value: Any, *, allow_zero: bool = False, array: bool = T
     return float(arr) if arr.ndim == 0 else value
 
 
-def integer(name: str, value: Any, *, minimum: int = 1) -> int:
-    """An integer ≥ ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def integer(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer ≥ ``minimum`` (and ≤ ``maximum`` if given).
+
+    Integral floats are accepted (``N=1e4``, ``replicas=64.0``); non-integral ones, booleans and
+    non-numbers raise ``TypeError`` naming the parameter.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(value, numbers.Integral):
+        f = float(value)
+        if not (np.isfinite(f) and f.is_integer()):
+            raise TypeError(f"{name} must be an integer (an integral float such as 1e4 is fine), got {value!r}")
+        value = int(f)
+    value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value}")
-    return int(value)
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer ≤ {maximum}, got {value}")
+    return value
+
+
+def step(lr: Any, eta: Any, a: float, *, required: bool = True, default: float | None = None) -> float:
+    """The plain SGD step γ from exactly one of ``lr`` (γ) and ``eta`` (η = aγ, the book's
+    effective step), as a float > 0.
+
+    ``a`` must already be validated. With ``required=False`` neither may be given, and
+    ``default`` (a γ, e.g. 0 for the drift-only plateau) is returned. Both given, or neither when
+    required, raises ``TypeError``.
+    """
+    if lr is not None and eta is not None:
+        raise TypeError(f"give the step as lr (γ) or as eta (η = aγ), not both (got lr = {lr!r}, eta = {eta!r})")
+    if lr is None and eta is None:
+        if required:
+            raise TypeError("the step is missing: give lr (the plain step γ) or eta (the effective step η = aγ)")
+        return default
+    if eta is not None:
+        return positive("eta", eta, array=False) / a
+    return positive("lr", lr, array=False)
+
+
+def alphas(value: Any) -> np.ndarray:
+    """Output times: a non-empty 1-d, strictly increasing array of finite α ≥ 0 (float64, host)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"alphas must be a 1-d array of times, got {type(value).__name__}")
+    try:
+        al = np.asarray(to_numpy(value), dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("alphas must be a 1-d array of real times") from None
+    if al.ndim != 1 or al.size < 1:
+        raise ValueError(f"alphas must be a non-empty 1-d array of times, got shape {al.shape}")
+    if not np.all(np.isfinite(al)) or np.any(al < 0):
+        raise ValueError("alphas must be finite and ≥ 0")
+    if np.any(np.diff(al) <= 0):
+        raise ValueError("alphas must be strictly increasing")
+    return al
 
 
 def finite_array(name: str, x: Any, xp: Any, *, min_ndim: int = 0, keep_dtype: bool = False) -> Any:
@@ -166,31 +213,3 @@ def scalar_param(name: str, value: Any, xp: Any, *, allow_zero: bool = False) ->
     if arr.ndim == 0:
         return float(arr)
     return xp.asarray(arr)[..., None, None]
-
-
-class CriticalStepWarning(RuntimeWarning):
-    """The step is above the critical step γ_c of the plateau (P = I, :func:`quadnet.critical_lr`):
-    the dynamics is expected to diverge (the ``diverged`` flags report what actually happens).
-    Silence it where that is the point: ``warnings.simplefilter("ignore", qn.CriticalStepWarning)``."""
-
-
-def warn_above_critical(func: str, P: Any, xp: Any, p: int, p_star: int, a: float, b: float, lr: float,
-                        noise: float, *, stacklevel: int = 3) -> None:
-    """Warn (:class:`CriticalStepWarning`) when P ≈ I (every batch element, to 1e-6) and lr > γ_c."""
-    from .theory import critical_lr  # theory imports this module
-
-    if P.shape[-1] != p_star:
-        return
-    if not bool(xp.all(xp.abs(P - xp.eye(p_star)) <= 1e-6)):
-        return
-    lr_c = critical_lr(p, p_star, a, b, noise=noise)
-    if lr > lr_c:
-        warnings.warn(
-            f"{func}: lr = {lr:.6g} is above the critical step γ_c = {lr_c:.6g} for p = {p}, p* = {p_star}, "
-            f"a = {a:g}, b = {b:g}, σ = {noise:g} (P = I): the plateau does not exist and the run is expected "
-            f"to diverge (see the trajectory's `diverged`); lr ≤ γ_c is the stable range",
-            CriticalStepWarning, stacklevel=stacklevel,
-        )
-
-
-CriticalStepWarning.__module__ = "quadnet"  # shown (and filtered) as quadnet.CriticalStepWarning

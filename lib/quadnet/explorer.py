@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._validate import CriticalStepWarning
 from .analysis import escape_time
 from .manifold import polar
 from .ode import integrate_ode
-from .theory import critical_lr, escape_time_estimate, manifold_critical_lr, plateau
+from .theory import CriticalStepWarning, critical_lr, escape_time_estimate, manifold_critical_lr, plateau
 
 __all__ = ["Scenario", "run_scenario", "scenario_figure", "static_explorer_html", "live_explorer"]
 

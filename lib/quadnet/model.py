@@ -11,26 +11,65 @@ import numpy as np
 from . import _validate as v
 from .backend import array_module, get_backend
 
-__all__ = ["make_rng", "teacher", "init_student", "overlaps_from_weights", "default_readouts"]
+__all__ = ["ROLES", "role_seed", "make_rng", "teacher", "init_student", "overlaps_from_weights", "default_readouts"]
 
 
-def make_rng(seed: Any = None, backend: Any = None):
-    """A ``Generator`` of the chosen backend from a seed (int/SeedSequence/None) or pass-through.
+#: The roles that draw random numbers. Each role derives its own stream from a seed, so one integer
+#: seed given to the teacher, the student and the simulator never makes them draw the same numbers.
+ROLES = ("teacher", "student", "sgd", "chain", "montecarlo", "law", "start", "explorer")
+# spawn keys far from the small integers that SeedSequence.spawn uses for children
+_ROLE_KEY = {role: 0x51D0_0000 + i for i, role in enumerate(ROLES)}
 
-    A NumPy ``Generator`` passed with ``backend='cupy'`` is an error (streams differ by backend).
+
+def role_seed(seed: Any, role: str) -> Any:
+    """The seed of ``role``'s stream: an int or SeedSequence ``seed`` becomes a SeedSequence with
+    the role's spawn key appended (independent of every other role's); None (fresh entropy) and
+    Generators pass through unchanged (a Generator is used as given: pass different generators
+    to different roles)."""
+    if role not in _ROLE_KEY:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be an int, a SeedSequence, a Generator or None, got {seed!r}")
+    if isinstance(seed, (int, np.integer)):
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        return np.random.SeedSequence(int(seed), spawn_key=(_ROLE_KEY[role],))
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (_ROLE_KEY[role],),
+                                      pool_size=seed.pool_size)
+    return seed
+
+
+def make_rng(seed: Any = None, backend: Any = None, *, role: str | None = None):
+    """A ``Generator`` of the chosen backend from a seed (int ≥ 0, SeedSequence, None) or a
+    Generator (passed through).
+
+    With ``role`` (one of :data:`ROLES`) an int or SeedSequence seed is first turned into that
+    role's own stream (:func:`role_seed`): ``teacher(..., seed=1)`` and ``init_student(...,
+    seed=1)`` draw independent numbers. A NumPy ``Generator`` passed with ``backend='cupy'`` is an
+    error (streams differ by backend).
     """
     xp = get_backend(backend)
+    if isinstance(seed, (bool, np.bool_)) or (
+        seed is not None and not isinstance(seed, (int, np.integer, np.random.SeedSequence, np.random.Generator))
+        and not type(seed).__module__.startswith("cupy")
+    ):
+        raise TypeError(f"seed must be an int, a SeedSequence, a Generator or None, got {type(seed).__name__}")
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if role is not None:
+        seed = role_seed(seed, role)
     if xp is np:
-        if seed is not None and not isinstance(seed, (int, np.integer, np.random.SeedSequence, np.random.Generator)):
-            raise TypeError(f"seed must be an int, a SeedSequence, a numpy Generator or None, got {type(seed).__name__}")
+        if type(seed).__module__.startswith("cupy"):
+            raise TypeError("seed: a cupy Generator cannot drive the numpy backend; pass an int seed")
         return np.random.default_rng(seed)
     if isinstance(seed, np.random.Generator):
         raise TypeError("seed: a numpy Generator cannot drive the cupy backend; pass an int seed")
+    if isinstance(seed, np.random.SeedSequence):
+        seed = int(seed.generate_state(1, np.uint64)[0])
     if seed is None or isinstance(seed, (int, np.integer)):
         return xp.random.default_rng(seed)
-    if isinstance(seed, xp.random.Generator):
-        return seed
-    raise TypeError(f"seed must be an int, a cupy Generator or None, got {type(seed).__name__}")
+    return seed
 
 
 def default_readouts(p: int, p_star: int) -> tuple[float, float]:
@@ -49,7 +88,7 @@ def teacher(p_star: int, N: int, *, seed: Any = None, backend: Any = None):
     N = v.integer("N", N)
     if N < p_star:
         raise ValueError(f"N must be ≥ p_star for orthonormal teacher rows, got N = {N}, p* = {p_star}")
-    rng = make_rng(seed, backend) if not hasattr(seed, "standard_normal") else seed
+    rng = make_rng(seed, backend, role="teacher") if not hasattr(seed, "standard_normal") else seed
     xp = _backend_of_rng(rng)
     G = rng.standard_normal((N, p_star))
     Qf, R = xp.linalg.qr(G)
@@ -74,7 +113,7 @@ def init_student(p: int, N: int, *, q0: float = 1.0, replicas: int | None = None
             raise TypeError(f"dtype must be a floating dtype (float64, float32), got {dtype!r}") from None
         if dt.kind != "f":
             raise ValueError(f"dtype must be a floating dtype (float64, float32), got {dt}")
-    rng = make_rng(seed, backend) if not hasattr(seed, "standard_normal") else seed
+    rng = make_rng(seed, backend, role="student") if not hasattr(seed, "standard_normal") else seed
     xp = _backend_of_rng(rng)
     W = rng.standard_normal(shape) * q0**0.5
     return W.astype(dtype or xp.float64, copy=False)

@@ -35,7 +35,7 @@ def monte_carlo_loss(W, W_star, a, b, n_samples, *, noise=0.0, seed=None, chunk=
     n = v.integer("n_samples", n_samples, minimum=2)
     chunk = v.integer("chunk", chunk)
     N = W.shape[-1]
-    rng = make_rng(seed, xp.__name__)
+    rng = make_rng(seed, xp.__name__, role="montecarlo")
     s1 = s2 = 0.0
     done = 0
     while done < n:

@@ -21,13 +21,13 @@ import numpy as np
 
 from . import _validate as v
 from .backend import array_module, asarray, to_numpy
-from .overlaps import _loss, _squeeze, _tr
+from ._common import T as _T
+from ._common import squeeze as _squeeze
+from ._common import tr as _tr
+from .overlaps import _loss
+from .theory import warn_above_critical
 
 __all__ = ["ode_rhs", "integrate_ode", "Trajectory"]
-
-
-def _T(x: Any, xp: Any) -> Any:
-    return xp.swapaxes(x, -1, -2)
 
 
 def _rhs(Q, M, P, a, b, lr, noise2, drift_only, xp):
@@ -124,22 +124,6 @@ class Trajectory:
         return int(self.alpha.shape[0])
 
 
-def _check_alphas(alphas: Any) -> np.ndarray:
-    if isinstance(alphas, (str, bytes)) or alphas is None:
-        raise TypeError(f"alphas must be a 1-d array of times, got {type(alphas).__name__}")
-    try:
-        al = np.asarray(to_numpy(alphas), dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError("alphas must be a 1-d array of real times") from None
-    if al.ndim != 1 or al.size < 1:
-        raise ValueError(f"alphas must be a non-empty 1-d array of times, got shape {al.shape}")
-    if not np.all(np.isfinite(al)) or np.any(al < 0):
-        raise ValueError("alphas must be finite and ≥ 0")
-    if np.any(np.diff(al) <= 0):
-        raise ValueError("alphas must be strictly increasing")
-    return al
-
-
 def integrate_ode(
     Q0,
     M0,
@@ -211,9 +195,9 @@ def integrate_ode(
     v.positive("atol", atol, array=False)
     if v.positive("blowup", blowup, array=False) <= 1:
         raise ValueError(f"blowup must be > 1, got {blowup}")
-    al = _check_alphas(alphas)
+    al = v.alphas(alphas)
     if not drift_only:
-        v.warn_above_critical("integrate_ode", P, xp, M0.shape[-2], M0.shape[-1], a, b, lr, noise)
+        warn_above_critical("integrate_ode", P, xp, M0.shape[-2], M0.shape[-1], a, b, lr, noise)
 
     batch = np.broadcast_shapes(Q0.shape[:-2], M0.shape[:-2], P.shape[:-2])
     p, ps = M0.shape[-2], M0.shape[-1]

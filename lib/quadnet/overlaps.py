@@ -11,22 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import _validate as v
+from ._common import fro2 as _fro2
+from ._common import squeeze as _squeeze
+from ._common import tr as _tr
 from .backend import array_module
 
 __all__ = ["population_loss", "trace_D"]
 
-
-def _tr(x: Any, xp: Any) -> Any:
-    return xp.trace(x, axis1=-2, axis2=-1)
-
-
-def _fro2(x: Any, xp: Any) -> Any:
-    return xp.sum(x * x, axis=(-2, -1))
-
-
-def _squeeze(x: Any) -> Any:
-    # scalar parameters were lifted to (..., 1, 1) for matrix broadcasting
-    return x[..., 0, 0] if hasattr(x, "ndim") and x.ndim >= 2 else x
 
 
 def trace_D(Q: Any, P: Any, a: Any, b: Any, xp: Any) -> Any:

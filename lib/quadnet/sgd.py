@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
+from ._common import tr as _tr
 from .backend import array_module, to_numpy
 from .model import make_rng
-from .ode import Trajectory, _check_alphas
+from .ode import Trajectory
 from .overlaps import _loss
+from .theory import warn_above_critical
 
 __all__ = ["SGDTrajectory", "sgd_weights", "sgd_overlaps", "numba_available"]
 
@@ -87,7 +89,7 @@ def _kernel():
 
 
 def _steps(alphas: Any, N: int) -> np.ndarray:
-    al = _check_alphas(alphas)
+    al = v.alphas(alphas)
     steps = np.rint(al * N).astype(np.int64)
     same = np.nonzero(np.diff(steps) == 0)[0]
     if same.size:
@@ -110,9 +112,10 @@ def _params(a, b, lr, noise, blowup):
     return a, b, lr, noise, blowup
 
 
-def _replica_rngs(seed: Any, R: int, streams: int) -> list:
-    """R lists of ``streams`` independent NumPy Generators, replica r's depending only on (seed, r)."""
-    root = make_rng(seed, "numpy")
+def _replica_rngs(seed: Any, R: int, streams: int, role: str) -> list:
+    """R lists of ``streams`` independent NumPy Generators of ``role``, replica r's depending only
+    on (seed, role, r)."""
+    root = make_rng(seed, "numpy", role=role)
     return [child.spawn(streams) for child in root.spawn(R)]
 
 
@@ -122,10 +125,6 @@ def _progress(progress: bool, total: int, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=int(total), desc=desc, unit="step", unit_scale=True)
-
-
-def _tr(A, xp):
-    return xp.trace(A, axis1=-2, axis2=-1)
 
 
 # --------------------------------------------------------------------------- weight space
@@ -237,7 +236,7 @@ def sgd_weights(W0, W_star, a, b, lr, alphas, *, noise=0.0, seed=None, dtype=Non
     Ws64 = Ws.astype(xp.float64, copy=False)
     P = Ws64 @ xp.swapaxes(Ws64, -1, -2) / N  # (1 or R, p*, p*)
     del Ws64
-    v.warn_above_critical("sgd_weights", P, xp, p, ps, a, b, lr, noise)
+    warn_above_critical("sgd_weights", P, xp, p, ps, a, b, lr, noise)
 
     itemsize = dtype.itemsize
     K_max = int(max(1, min(_MAX_CHUNK_STEPS, _CHUNK_BYTES // (N * itemsize))))
@@ -246,10 +245,10 @@ def sgd_weights(W0, W_star, a, b, lr, alphas, *, noise=0.0, seed=None, dtype=Non
     X = xp.empty((Rg, K_max, N), dtype=dtype)
     on_numpy = xp is np
     if on_numpy:
-        rngs = _replica_rngs(seed, R, 2)  # [inputs, label noise] per replica
+        rngs = _replica_rngs(seed, R, 2, "sgd")  # [inputs, label noise] per replica
         workers = max(1, min(os.cpu_count() or 1, 8, Rg))
     else:
-        rng = make_rng(seed, "cupy")
+        rng = make_rng(seed, "cupy", role="sgd")
         workers = 1
 
     def overlaps_of(r0, r1):
@@ -446,7 +445,7 @@ class _HostDraws:
     """Per-replica NumPy streams [z, χ², ξ] for the reference chain."""
 
     def __init__(self, seed, R, d, N, noise):
-        self.rngs = _replica_rngs(seed, R, 3)
+        self.rngs = _replica_rngs(seed, R, 3, "chain")
         self.d, self.df, self.noise = d, N - d, noise
 
     def __call__(self, K, xp):
@@ -467,7 +466,7 @@ class _DeviceDraws:
     """One CuPy generator for the whole batch."""
 
     def __init__(self, seed, R, d, N, noise):
-        self.g = make_rng(seed, "cupy")
+        self.g = make_rng(seed, "cupy", role="chain")
         self.R, self.d, self.df, self.noise = R, d, N - d, noise
 
     def __call__(self, K, xp):
@@ -548,7 +547,7 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr, alphas, *, noise=0.0, seed=None, track_
     if N < d:
         raise ValueError(f"N must be ≥ {d} (= dimension of the fields u{' with track_init' if track_init else ''}), got N = {N}")
     steps = _steps(alphas, N)
-    v.warn_above_critical("sgd_overlaps", P, xp, p, ps, a, b, lr, noise)
+    warn_above_critical("sgd_overlaps", P, xp, p, ps, a, b, lr, noise)
 
     batch = tuple(np.broadcast_shapes(Q0.shape[:-2], M0.shape[:-2], P.shape[:-2]))
     R = int(np.prod(batch)) if batch else 1
@@ -575,7 +574,7 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr, alphas, *, noise=0.0, seed=None, track_
     if use_numba:
         ck = _kernel()
         C = np.ascontiguousarray(C)
-        states = ck.seed_states([g[0] for g in _replica_rngs(seed, R, 1)])
+        states = ck.seed_states([g[0] for g in _replica_rngs(seed, R, 1, "chain")])
         lim_h = np.ascontiguousarray(to_numpy(limit), dtype=np.float64)
 
         def advance(pos, n):

@@ -13,13 +13,15 @@ exists while the discriminant is ≥ 0, i.e. below g_c, the positive root of
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from . import _validate as v
 
-__all__ = ["Plateau", "plateau", "critical_lr", "escape_rate", "late_time_loss", "escape_time_estimate", "manifold_critical_lr"]
+__all__ = ["CriticalStepWarning", "Plateau", "plateau", "critical_lr", "escape_rate", "late_time_loss", "escape_time_estimate", "manifold_critical_lr"]
 
 
 def _check(p, p_star, a, b, noise=0.0):
@@ -176,3 +178,29 @@ def manifold_critical_lr(p_star, a, b):
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     return 1.0 / (2 * a * b * (p_star + 2))
+
+
+class CriticalStepWarning(RuntimeWarning):
+    """The step is above the critical step γ_c of the plateau (P = I, :func:`quadnet.critical_lr`):
+    the dynamics is expected to diverge (the ``diverged`` flags report what actually happens).
+    Silence it where that is the point: ``warnings.simplefilter("ignore", qn.CriticalStepWarning)``."""
+
+
+def warn_above_critical(func: str, P: Any, xp: Any, p: int, p_star: int, a: float, b: float, lr: float,
+                        noise: float, *, stacklevel: int = 3) -> None:
+    """Warn (:class:`CriticalStepWarning`) when P ≈ I (every batch element, to 1e-6) and lr > γ_c."""
+    if P.shape[-1] != p_star:
+        return
+    if not bool(xp.all(xp.abs(P - xp.eye(p_star)) <= 1e-6)):
+        return
+    lr_c = critical_lr(p, p_star, a, b, noise=noise)
+    if lr > lr_c:
+        warnings.warn(
+            f"{func}: lr = {lr:.6g} is above the critical step γ_c = {lr_c:.6g} for p = {p}, p* = {p_star}, "
+            f"a = {a:g}, b = {b:g}, σ = {noise:g} (P = I): the plateau does not exist and the run is expected "
+            f"to diverge (see the trajectory's `diverged`); lr ≤ γ_c is the stable range",
+            CriticalStepWarning, stacklevel=stacklevel,
+        )
+
+
+CriticalStepWarning.__module__ = "quadnet"  # shown (and filtered) as quadnet.CriticalStepWarning
