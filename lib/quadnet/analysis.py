@@ -1,6 +1,7 @@
 """Measurements on trajectories: escape times, alignment with the Procrustes point, fits."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ from . import _validate as v
 from .backend import to_numpy
 from .manifold import _polar
 
-__all__ = ["escape_time", "alignment", "power_law_fit", "log_slope", "mean_and_stderr"]
+__all__ = ["escape_time", "alignment", "power_law_fit", "log_slope", "mean_and_stderr", "LineFit", "line_fit"]
 
 
 def _real(name: str, x: Any) -> np.ndarray:
@@ -123,3 +124,74 @@ def mean_and_stderr(samples: Any, axis: int = -1) -> tuple[np.ndarray, np.ndarra
         raise ValueError(f"axis must be in [{-s.ndim}, {s.ndim - 1}] for samples of shape {s.shape}, got {axis}")
     n = np.sum(np.isfinite(s), axis=axis)
     return np.nanmean(s, axis=axis), np.nanstd(s, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """A straight-line fit y ≈ intercept + slope·x with standard errors.
+
+    ``chi2`` is Σ((y − fit)/σ)² over ``dof`` = n − 2 degrees of freedom when σ was given (the
+    errors then come from σ alone), else the residual sum of squares (errors from the scatter).
+    """
+
+    slope: float
+    slope_se: float
+    intercept: float
+    intercept_se: float
+    chi2: float
+    dof: int
+
+    def __call__(self, x: Any) -> Any:
+        """The fitted line at ``x``."""
+        return self.intercept + self.slope * np.asarray(x, dtype=float)
+
+    def z(self, slope: float) -> float:
+        """How many standard errors the fitted slope lies from ``slope``."""
+        return abs(self.slope - slope) / self.slope_se
+
+
+def line_fit(x: Any, y: Any, sigma: Any = None) -> LineFit:
+    """Least-squares line through (x, y), weighted by 1/σ² when ``sigma`` is given.
+
+    Parameters
+    ----------
+    x, y : array (n,)
+        Finite, n ≥ 3 (≥ 2 with ``sigma``), x not all equal.
+    sigma : array (n,) or None
+        Standard errors of y (> 0). With ``sigma`` the parameter errors are the propagated ones
+        (not rescaled by the fit quality: compare ``chi2`` with ``dof`` for that); without, they
+        are estimated from the residual scatter.
+
+    Returns
+    -------
+    LineFit
+
+    Examples
+    --------
+    >>> fit = line_fit([0, 1, 2, 3], [1.0, 3.1, 4.9, 7.0], sigma=[0.1] * 4)
+    >>> round(fit.slope, 2), round(fit.slope_se, 3)
+    (1.98, 0.045)
+    """
+    x, y = _xy(x, y)
+    n = x.size
+    if sigma is None:
+        if n < 3:
+            raise ValueError("line_fit needs at least 3 points without sigma (2 with sigma)")
+        w = np.ones(n)
+    else:
+        s = _real("sigma", sigma)
+        if s.shape != x.shape or not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ValueError(f"sigma must be finite, > 0 and of the shape of x {x.shape}")
+        w = s**-2.0
+    S, Sx, Sy = w.sum(), (w * x).sum(), (w * y).sum()
+    xm = Sx / S
+    Sxx = (w * (x - xm) ** 2).sum()
+    slope = float((w * (x - xm) * y).sum() / Sxx)
+    intercept = float((Sy - slope * Sx) / S)
+    res = y - intercept - slope * x
+    chi2 = float((w * res**2).sum())
+    dof = n - 2
+    scale = 1.0 if sigma is not None else (chi2 / dof if dof > 0 else np.nan)
+    slope_se = float(np.sqrt(scale / Sxx))
+    intercept_se = float(np.sqrt(scale * (1.0 / S + xm**2 / Sxx)))
+    return LineFit(slope, slope_se, intercept, intercept_se, chi2, dof)
