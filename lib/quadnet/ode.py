@@ -93,6 +93,7 @@ class Trajectory:
     alpha_diverged : (*batch,)  α at which divergence was detected (NaN where it did not)
     R : (T, *batch, p, p) or None   R = W W(0)ᵀ/N, when run with ``track_init=True``
     Q_init : (*batch, p, p) or None Q(0), when run with ``track_init=True``
+    lr, eta : float or None         the plain step γ and the effective step η = aγ of the run
     """
 
     alpha: Any
@@ -103,6 +104,8 @@ class Trajectory:
     alpha_diverged: Any
     R: Any = None
     Q_init: Any = None
+    lr: Any = None
+    eta: Any = None
 
     def distance_to_init(self) -> Any:
         """‖W(α) − W(0)‖²/N = tr Q − 2 tr R + tr Q(0), shape (T, *batch) (needs ``track_init``)."""
@@ -327,10 +330,12 @@ def integrate_ode(
         loss=loss.reshape((T,) + batch),
         diverged=diverged.reshape(batch),
         alpha_diverged=alpha_div.reshape(batch),
+        lr=lr,
+        eta=a * lr,
     )
     if track_init:
         out["R"] = R_out.reshape((T,) + batch + (p, p))
         out["Q_init"] = Qh.reshape(batch + (p, p)).copy()
     if xp is not np:
-        out = {key: asarray(val, xp) for key, val in out.items()}
+        out = {key: asarray(val, xp) if key not in ("lr", "eta") else val for key, val in out.items()}
     return Trajectory(**out)

@@ -372,6 +372,8 @@ def sgd_weights(W0, W_star, a, b, lr, alphas, *, noise=0.0, seed=None, dtype=Non
         Q_init=None if Q_init is None else Q_init.reshape(batch + (p, p)),
         W=W.reshape(batch + (p, N)),
         method="weights",
+        lr=lr,
+        eta=a * lr,
     )
 
 
@@ -625,5 +627,7 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr, alphas, *, noise=0.0, seed=None, track_
         Q_init=Qb.reshape(batch + (p, p)).copy() if track_init else None,
         W=None,
         method="numba" if use_numba else "numpy",
+        lr=lr,
+        eta=a * lr,
     )
 
