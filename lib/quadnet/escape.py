@@ -1,0 +1,352 @@
+"""The escape from the plateau, predicted with nothing fitted (chapter 4).
+
+A Gaussian start (weights i.i.d. N(0, q0), P = I) has Q(0) ≈ q0 I and √N M(0) = √q0 G, G a standard
+Gaussian p × p* matrix. Three stages decide when the loss leaves the plateau:
+
+1. **The norm-learning transient.** M = 0 is invariant, so before the escape Q(α) = q(α) I follows
+   the closed M = 0 ODE from q0, and M grows at the instantaneous rate
+   r(α) = 2aγ [b p* − a p q(α) + 2b − 2a q(α)], which tends to the plateau rate r_pl. The transient
+   multiplies M by e^{Δ(q0)} relative to a start on the plateau, Δ(q0) = ∫₀^∞ (r(α) − r_pl) dα;
+   for q0 above the plateau's q the trace mismatch is negative at first and M *shrinks* (Δ < 0).
+2. **The noise seed.** In the exact chain, near M = 0 the rescaled overlap m = √N M obeys
+   dm = r(α) m dα + √s(α) dB with independent noise per entry, s(α) = 4a²γ² E[e² λ₁² ν₁²] at
+   Q = q(α) I, M = 0 (e = y − ŷ + σξ). At the plateau exit m = e^{∫r} (m(0) + noise), the noise
+   being i.i.d. N(0, κ) with κ = ∫₀^∞ s(α) e^{−2∫₀^α r} dα. So the chain leaves the plateau as the
+   ODE does from the *inflated seed* √N M(0) = √(q0 + κ) G.
+3. **The nonlinear end**, from the exponential growth to the escape level (half the plateau's
+   loss above the noise floor): integrated exactly, for each seed, by the ODE on its commuting
+   subspace (:mod:`quadnet.spectral_ode`: the singular values of M and the eigenvalues of Q).
+
+Hence :func:`escape_time_law`: samples of the chain's escape time, drawn as ODE escape times from
+Q(0) = q0 I and √N M(0) = √(q0 + κ) G at a cost independent of N, and :func:`escape_time_estimate`,
+their mean. Asymptotically exact as N → ∞ (O(N^{-1/2}) corrections: Q's fluctuations, the
+noise met during the nonlinear end); nothing is fitted to simulations.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from . import _validate as v
+from . import spectral_ode as so
+from .model import make_rng
+from .theory import escape_rate, plateau, plateau_basin_q
+
+__all__ = [
+    "escape_level",
+    "NormTransient",
+    "norm_transient",
+    "transient_log_gain",
+    "noise_seed_variance",
+    "escape_time_law",
+    "escape_time_estimate",
+]
+
+#: samples behind escape_time_estimate's mean (Monte Carlo error ≈ sd / 64, a few 1e-2 in α)
+ESTIMATE_SAMPLES = 4096
+_ESTIMATE_SEED = 20260403
+
+
+def _setting(p, p_star, a, b, lr, eta, noise):
+    p = v.integer("p", p)
+    p_star = v.integer("p_star", p_star)
+    a = v.positive("a", a, array=False)
+    b = v.positive("b", b, array=False)
+    lr = v.step(lr, eta, a)
+    noise = v.positive("noise", noise, allow_zero=True, array=False)
+    return p, p_star, a, b, lr, noise
+
+
+def escape_level(p, p_star, a, b, lr=None, *, eta=None, noise=0.0) -> float:
+    """The loss level that defines the escape: half-way from the plateau down to the noise floor.
+
+    level = σ²/2 + (ε_pl − σ²/2)/2, with ε_pl the plateau loss of the full ODE at this step
+    (:func:`quadnet.plateau`, label noise included). Without label noise it is half the plateau
+    loss; with label noise the loss never falls below σ²/2, so the level is half the plateau's
+    excess above that floor. Every escape tool and chapter of the book uses this level.
+
+    Parameters
+    ----------
+    p, p_star : int ≥ 1
+        Student and teacher widths.
+    a, b : float > 0
+        Readouts.
+    lr, eta : float > 0
+        The step, as the plain γ (``lr``) or as η = aγ (``eta``): exactly one.
+    noise : float ≥ 0
+        Label-noise standard deviation σ.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Above the critical step, where there is no plateau.
+
+    Examples
+    --------
+    >>> round(escape_level(4, 2, 0.25, 0.5, eta=0.125), 4)
+    0.3751
+    """
+    p, p_star, a, b, lr, noise = _setting(p, p_star, a, b, lr, eta, noise)
+    return _level(p, p_star, a, b, lr, noise)
+
+
+def _level(p, p_star, a, b, lr, noise):
+    floor = 0.5 * noise**2
+    return floor + 0.5 * (plateau(p, p_star, a, b, lr, noise=noise).loss - floor)
+
+
+def _second_moment(q, p, p_star, a, b, noise):
+    """E[e² X Y] with e = b|ν|² − a|λ|² + σξ, X = ν₁², Y = λ₁²/q, at Q = qI, M = 0, P = I
+    (χ² moments: E X = 1, E X² = 3, E X³ = 15)."""
+    A1, A2 = p_star - 1, (p_star - 1) * (p_star + 1)  # the other p* − 1 teacher fields
+    C1, C2 = p - 1, (p - 1) * (p + 1)  # the other p − 1 student fields (in units of q)
+    u = a * q
+    own = 15 * b * b - 18 * b * u + 15 * u * u
+    cross = 2 * (3 * b - 3 * u) * (b * A1 - u * C1)
+    rest = b * b * A2 - 2 * b * u * A1 * C1 + u * u * C2
+    return own + cross + rest + noise**2
+
+
+@dataclass(frozen=True)
+class NormTransient:
+    """The norm-learning transient from Q = q0 I, M = 0 (P = I) and the numbers it sets.
+
+    Attributes
+    ----------
+    alpha : ndarray (T,)       times of the tabulated solution
+    q : ndarray (T,)           q(α), Q = q(α) I along the M = 0 solution
+    rate : ndarray (T,)        r(α) = 2aγ [b p* − a p q + 2b − 2a q], the growth rate of M
+    plateau_rate : float       r_pl, the limit of r(α) (:func:`quadnet.escape_rate`)
+    log_gain : float           Δ(q0) = ∫₀^∞ (r(α) − r_pl) dα
+    kappa : float              κ = ∫₀^∞ s(α) e^{−2∫₀^α r} dα, the variance of the chain's noise seed of √N M
+    growth : ndarray (T,)      ∫₀^α r: M(α) ≈ e^{growth} × its seed while linear
+    seed_variance : ndarray (T,)  ∫₀^α s e^{−2∫r}: the variance per entry of √N M(α) e^{−growth} − √N M(0)
+    q0, lr, eta, noise : float the setting
+    p, p_star : int            the widths
+    """
+
+    alpha: np.ndarray
+    q: np.ndarray
+    rate: np.ndarray
+    plateau_rate: float
+    log_gain: float
+    kappa: float
+    growth: np.ndarray
+    seed_variance: np.ndarray
+    q0: float
+    lr: float
+    eta: float
+    noise: float
+    p: int
+    p_star: int
+
+
+def _line_rate(q, p, p_star, a, b, lr, noise, drift_only):
+    """dq/dα on the M = 0 line Q = q I (P = I): 4g q Φ(aq) (see :mod:`quadnet.theory`)."""
+    g, u, B = a * lr, a * q, b * p_star
+    phi = (B - p * u) - 2 * u
+    if not drift_only:
+        phi += g * ((B - p * u) ** 2 + 2 * b * b * p_star + noise**2 + 2 * p * u * u - 4 * u * (B - p * u) + 8 * u * u)
+    return 4 * g * q * phi
+
+
+def _transient_rhs(t, y, p, p_star, a, b, lr, noise, r_pl, drift_only):
+    """(q, ∫(r − r_pl), ∫r, κ integrand) along the M = 0 line."""
+    q, log_m = y[0], y[2]
+    g = a * lr
+    r = 2 * g * (b * p_star - a * p * q + 2 * b - 2 * a * q)
+    s = 0.0 if drift_only else 4 * g * g * q * _second_moment(q, p, p_star, a, b, noise)
+    return [_line_rate(q, p, p_star, a, b, lr, noise, drift_only), r - r_pl, r, s * math.exp(-2 * log_m)]
+
+
+def norm_transient(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0, drift_only=False) -> NormTransient:
+    """Integrate the M = 0 transient from Q = q0 I and return q(α), r(α), Δ(q0) and κ.
+
+    Parameters
+    ----------
+    p, p_star, a, b, lr, eta, noise
+        As in :func:`escape_level`.
+    q0 : float > 0
+        Initial scale, Q(0) = q0 I (weights i.i.d. N(0, q0)). Must lie in the plateau's basin,
+        q0 < q_u (:func:`quadnet.plateau_basin_q`): above it the norm diverges before any escape.
+    drift_only : bool
+        The drift-only ODE (gradient flow): no γ² term and no SGD noise (κ = 0).
+
+    Returns
+    -------
+    NormTransient
+
+    Raises
+    ------
+    ValueError
+        For q0 outside the basin, a step above the critical one, or a plateau that traps the student
+        (r_pl ≤ 0 close to the critical step: there is no escape to predict).
+
+    Examples
+    --------
+    >>> tr = norm_transient(4, 2, 0.25, 0.5, eta=0.125, q0=1.0)
+    >>> round(tr.log_gain, 3), round(tr.kappa, 3)
+    (-0.141, 0.484)
+    """
+    p, p_star, a, b, lr, noise = _setting(p, p_star, a, b, lr, eta, noise)
+    q0 = v.positive("q0", q0, array=False)
+    lr_pl = 0.0 if drift_only else lr
+    r_pl = escape_rate(p, p_star, a, b, lr, noise=noise, drift_only=drift_only)
+    if r_pl <= 0:
+        raise ValueError(f"the plateau traps the student at lr = {lr:g} (its escape rate r = {r_pl:.3g} ≤ 0): "
+                         "there is no escape; take a smaller step")
+    q_u = plateau_basin_q(p, p_star, a, b, lr_pl, noise=noise)
+    if q0 >= q_u:
+        raise ValueError(f"q0 = {q0:g} is outside the plateau's basin at this step (q0 must be < {q_u:.6g}): "
+                         "the norm of the student diverges before it can escape")
+    q_pl = plateau(p, p_star, a, b, lr_pl, noise=noise).q
+    horizon = 60.0 / r_pl + 40.0 / (a * lr) * max(1.0, abs(math.log(q0 / q_pl)))
+    sol = solve_ivp(_transient_rhs, (0.0, horizon), [q0, 0.0, 0.0, 0.0], method="DOP853", rtol=1e-11, atol=1e-13,
+                    dense_output=True, args=(p, p_star, a, b, lr, noise, r_pl, drift_only))
+    if sol.status != 0:
+        raise RuntimeError(f"norm_transient: the M = 0 integration failed: {sol.message}")
+    alpha = np.linspace(0.0, min(horizon, 30.0 / (a * lr)), 601)
+    y = sol.sol(alpha)
+    rate = 2 * a * lr * (b * p_star - a * p * y[0] + 2 * b - 2 * a * y[0])
+    return NormTransient(alpha=alpha, q=y[0], rate=rate, plateau_rate=float(r_pl), log_gain=float(sol.y[1, -1]),
+                         kappa=float(sol.y[3, -1]), growth=y[2], seed_variance=y[3], q0=q0, lr=lr, eta=a * lr,
+                         noise=noise, p=p, p_star=p_star)
+
+
+def transient_log_gain(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0) -> float:
+    """Δ(q0) = ∫₀^∞ (r(α) − r_pl) dα: the log-factor by which the norm-learning transient from
+    Q = q0 I multiplies M, relative to a start on the plateau (see :func:`norm_transient`)."""
+    return norm_transient(p, p_star, a, b, lr, eta=eta, q0=q0, noise=noise).log_gain
+
+
+def noise_seed_variance(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0) -> float:
+    """κ: the variance per entry of the SGD noise that the exact chain adds to √N M(0) before the
+    escape, referred back to α = 0 (see :func:`norm_transient`). Independent of N."""
+    return norm_transient(p, p_star, a, b, lr, eta=eta, q0=q0, noise=noise).kappa
+
+
+def _seed_singular_values(p, p_star, samples, seed):
+    rng = make_rng(seed, "numpy", role="law")
+    G = rng.standard_normal((samples, p, p_star))
+    return np.linalg.svd(G, compute_uv=False)  # (samples, k), descending
+
+
+def _ode_escape_times(sv, scale, p, p_star, a, b, lr, q0, noise, drift_only, level, horizon):
+    """ODE escape times from Q = q0 I, M with singular values scale·sv (rows of sv)."""
+    shape = so.SpectralState(p, p_star)
+    y0 = shape.pack(scale * sv, np.full(sv.shape, q0), np.full(sv.shape[0], q0))
+
+    def rhs(y, rows):
+        return so.spectral_rhs(y, p, p_star, a, b, lr, noise, drift_only)
+
+    def loss(y):
+        return so.spectral_loss(y, p, p_star, a, b, noise)
+
+    def trace(y):
+        s, q, qp = shape.split(y)
+        return q.sum(-1) + shape.m * qp
+
+    limit = 1e3 * max(p * q0, (b / a) * p_star, 1.0)
+    return so.first_crossing(y0, rhs, loss, level, horizon, trace=trace, limit=limit)
+
+
+def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise=0.0, samples=1000,
+                    seed=None, drift_only=False, kappa=None) -> np.ndarray:
+    """Samples from the predicted law of the exact chain's escape time from a Gaussian start.
+
+    Each sample is the escape time (first α with loss below :func:`escape_level`) of the ODE from
+    Q(0) = q0 I and √N M(0) = √(q0 + κ) G, G a standard Gaussian p × p* matrix and κ the
+    variance of the noise seed (:func:`noise_seed_variance`); computed on the commuting subspace,
+    at a cost independent of N (a few ms per sample). Nothing is fitted to simulations.
+
+    Parameters
+    ----------
+    p, p_star, a, b, lr, eta, noise
+        As in :func:`escape_level`.
+    N : int
+        Input dimension (only through ln N: the whole law shifts by ln 10/(2 r_pl) per decade).
+        Must exceed p + p*; the law is asymptotic in N (chapter 4 measures from which N it holds).
+    q0 : float > 0
+        Scale of the start, weights i.i.d. N(0, q0); inside the plateau's basin.
+    samples : int
+        Number of samples.
+    seed : int, SeedSequence, Generator or None
+        Randomness for G (the ``"law"`` stream of an int seed).
+    drift_only : bool
+        Predict the drift-only ODE (gradient flow) from the plain seed instead (κ = 0, no γ² term).
+    kappa : float ≥ 0 or None
+        Override the noise seed: None (the chain's κ), or e.g. 0 for the full ODE from the plain
+        Gaussian start, √N M(0) = √q0 G (what the N → ∞ ODE does from the chain's start overlaps).
+
+    Returns
+    -------
+    ndarray (samples,)
+        Escape times in units of α; NaN for a seed that never reaches the level (does not happen
+        inside the stable range).
+
+    Raises
+    ------
+    ValueError
+        Bad parameters, q0 outside the basin, a trapping plateau, a step above the critical one.
+
+    Examples
+    --------
+    >>> t = escape_time_law(4, 2, 0.25, 0.5, N=10_000, eta=0.125, samples=200, seed=1)
+    >>> t.shape, 20 < t.mean() < 25
+    ((200,), True)
+    """
+    tr = norm_transient(p, p_star, a, b, lr, eta=eta, q0=q0, noise=noise, drift_only=drift_only)
+    p, p_star, a, b, lr = tr.p, tr.p_star, float(a), float(b), tr.lr
+    N = v.integer("N", N, minimum=p + p_star + 1)
+    samples = v.integer("samples", samples)
+    sv = _seed_singular_values(p, p_star, samples, seed)
+    level = _level(p, p_star, a, b, 0.0 if drift_only else lr, noise)
+    kap = tr.kappa if kappa is None else v.positive("kappa", kappa, allow_zero=True, array=False)
+    scale = math.sqrt((q0 + kap) / N)
+    horizon = (2 * math.log(N) + 20) / tr.plateau_rate + 80.0 / (a * lr)
+    return _ode_escape_times(sv, scale, p, p_star, a, b, lr, q0, noise, drift_only, level, horizon).alpha
+
+
+def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise=0.0,
+                         drift_only=False) -> float:
+    """Predicted mean escape time of the exact chain from a Gaussian start (weights i.i.d. N(0, q0), P = I).
+
+    The mean of :func:`escape_time_law` over a fixed set of 4096 Gaussian seeds (a deterministic
+    number; Monte Carlo error ≈ sd/64, a few 1e-2 in α). It includes every O(1) term: the
+    norm-learning transient Δ(q0), the noise seed κ and the nonlinear end to the half-plateau level
+    (:func:`escape_level`). To leading order in N it reads
+
+        α_esc ≈ [ln N − ln(q0 + κ) + c_end(G)] / (2 r_pl) − Δ(q0) / r_pl,
+
+    with c_end(G) set by the singular values of the Gaussian seed G and the nonlinear end (not by N
+    or q0): the slope against ln N is 1/(2 r_pl).
+
+    Parameters
+    ----------
+    p, p_star, a, b, lr, eta, N, q0, noise
+        As in :func:`escape_time_law`.
+    drift_only : bool
+        The prediction for the drift-only ODE (gradient flow) from the plain Gaussian seed.
+
+    Returns
+    -------
+    float (units of α)
+
+    Examples
+    --------
+    >>> round(escape_time_estimate(4, 2, 0.25, 0.5, N=10_000, eta=0.125), 1)
+    22.2
+    """
+    t = escape_time_law(p, p_star, a, b, lr, N, eta=eta, q0=q0, noise=noise, samples=ESTIMATE_SAMPLES,
+                        seed=_ESTIMATE_SEED, drift_only=drift_only)
+    if np.isnan(t).any():
+        raise RuntimeError("escape_time_estimate: some seeds never reached the escape level (outside the stable range?)")
+    return float(t.mean())
