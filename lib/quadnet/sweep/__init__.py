@@ -319,9 +319,9 @@ class _PointFailed(Exception):
 
 _WHAT = {
     "raised": "{name} raised {exc_type} at grid point {i} {point!r}: {exc}",
-    "failed": "grid point {i} {point!r} of {name} failed on the executor ({exc_type}: {exc})",
-    "unsent": ("grid point {i} {point!r} of {name} could not be sent to the executor: {culprit}; on process and "
-               "Dask executors the function and its parameters must pickle"),
+    "interrupted": "{name} raised KeyboardInterrupt at grid point {i} {point!r}",
+    "failed": "grid point {i} {point!r} of {name} failed on the executor: {detail}",
+    "unsent": "grid point {i} {point!r} of {name} could not be sent to the executor: {detail}",
     "unpicklable": ("{name} returned at grid point {i} {point!r} a result that cannot be pickled to come back from "
                     "its worker ({exc_type}: {exc}); return plain data (numbers, arrays, lists, dicts, dataclasses), "
                     "or run in threads"),
@@ -334,6 +334,7 @@ class _Sweep:
     """One call of :func:`sweep`: the points, their cache entries, what finished, the progress."""
 
     def __init__(self, function: Callable, points: list[dict], store: Cache | None, progress: bool):
+        self.t0 = time.perf_counter()
         self.function, self.points, self.store = function, points, store
         self.name = _name(function)
         n = len(points)
@@ -402,17 +403,18 @@ class _Sweep:
             raise _PointFailed(i, out.kind, out.value, out.traceback)
 
     def error(self, f: _PointFailed) -> SweepError | SweepInterrupted:
-        i = f.index
-        if isinstance(f.exc, KeyboardInterrupt):
-            msg = f"sweep: {self.name} raised KeyboardInterrupt at grid point {i} {self.points[i]!r}\n{self.kept()}"
-        else:
-            culprit = unsendable_part(self.function, self.points[i]) if f.kind == "unsent" else ""
-            msg = _WHAT[f.kind].format(name=self.name, exc_type=type(f.exc).__name__, i=i, point=self.points[i],
-                                       exc=f.exc, culprit=culprit)
-            msg = f"sweep: {msg}\n{self.kept()}"
+        """The exception that reports a failed point: where, what, what the cache kept."""
+        i, interrupted = f.index, isinstance(f.exc, KeyboardInterrupt)
+        detail = f"{type(f.exc).__name__}: {f.exc}"
+        culprit = unsendable_part(self.function, self.points[i]) if f.kind in ("failed", "unsent") else None
+        if culprit:  # say which part would not pickle (the executor's own error may not)
+            detail = f"{culprit}; on process and Dask executors the function and its parameters must pickle"
+        what = _WHAT["interrupted" if interrupted else f.kind].format(
+            name=self.name, exc_type=type(f.exc).__name__, i=i, point=self.points[i], exc=f.exc, detail=detail)
+        msg = f"sweep: {what}\n{self.kept()}"
         if f.tb:
             msg += f"\n--- traceback on the worker ---\n{f.tb.rstrip()}"
-        cls = SweepInterrupted if isinstance(f.exc, KeyboardInterrupt) else SweepError
+        cls = SweepInterrupted if interrupted else SweepError
         return cls(msg, index=i, point=self.points[i], saved=self.saved())
 
     def lost_error(self, lost: PointLost) -> SweepError:
@@ -442,7 +444,7 @@ class _Sweep:
                     self.take(j, out)
 
     def run(self, executor: Executor | None, retries: int) -> SweepStats:
-        t0 = time.perf_counter()
+        """Compute the points not in the cache; the sweep's stats."""
         runner = PointRunner(executor, self.function, self.points, retries)
         try:
             self._consume(runner)
@@ -459,7 +461,7 @@ class _Sweep:
             runner.close()
             if self.bar is not None:
                 self.bar.close()
-        return SweepStats(points=len(self.points), lost=0, seconds=time.perf_counter() - t0,
+        return SweepStats(points=len(self.points), lost=0, seconds=time.perf_counter() - self.t0,
                           retried=runner.retried, **self.counts)
 
 

@@ -84,14 +84,14 @@ def _pickle_result(value: Any) -> bytes:
     return _dumps_by_value(value)
 
 
-def unsendable_part(function: Callable, point: dict) -> str:
-    """Which of the function and the point's parameters does not pickle (for error messages)."""
+def unsendable_part(function: Callable, point: dict) -> str | None:
+    """Which of the point's parameters and the function does not pickle (for error messages)."""
     for what, obj in [(f"parameter {k!r}", val) for k, val in point.items()] + [("the function", function)]:
         try:
             _dumps_by_value(obj)
         except Exception as exc:
             return f"{what} cannot be pickled ({type(exc).__name__}: {exc})"
-    return "it could not be serialized"
+    return None
 
 
 def _sendable(exc: BaseException) -> BaseException:
@@ -205,17 +205,19 @@ class _Workers:
     def __init__(self, given: Executor | None):
         self.given = given
         self.owned: ProcessPoolExecutor | None = None
+        self.last: Executor | None = None  # the executor of the latest batch
 
     def get(self, pending: int) -> Executor:
         if self.given is not None and not getattr(self.given, "_broken", False):
-            return self.given
-        if self.owned is not None and not getattr(self.owned, "_broken", False):
-            return self.owned
-        if self.owned is not None:
-            _stop_pool(self.owned, kill=True)
-        size = getattr(self.given, "_max_workers", None) or _available_cores()
-        self.owned = _local_pool(max(1, min(size, pending)))
-        return self.owned
+            self.last = self.given
+        elif self.owned is not None and not getattr(self.owned, "_broken", False):
+            self.last = self.owned
+        else:
+            if self.owned is not None:
+                _stop_pool(self.owned, kill=True)
+            size = getattr(self.given, "_max_workers", None) or _available_cores()
+            self.owned = self.last = _local_pool(max(1, min(size, pending)))
+        return self.last
 
     def stop(self, *, kill: bool) -> None:
         if self.owned is not None:
@@ -271,9 +273,9 @@ def _unguarded_main_line() -> tuple[str, int] | None:
 
 
 _GUARD_HELP = """\
-{caller}: {where} starts worker processes at import time, outside `if __name__ == "__main__":`.
+{caller}: {where} starts worker processes at import time, {how}.
 Worker processes started by {method!r} import the main script again, so each of them would run
-this line anew and fail. Put the lines that run the sweep under the guard (the function swept
+that code anew and fail. Put the lines that run the sweep under the guard (the function swept
 stays at module level, where the workers import it):
 
     if __name__ == "__main__":
@@ -282,24 +284,45 @@ stays at module level, where the workers import it):
 or run the points in threads: executor=concurrent.futures.ThreadPoolExecutor()."""
 
 
+# exit status of a worker that found itself importing a main script that starts workers
+# (sysexits' EX_CONFIG); the pool that sees it raises the advice once, in the main process
+_GUARD_EXIT = 78
+
+
 def check_main_guard(method: str | None, caller: str) -> None:
     """Refuse to start worker processes from an unguarded main script, before any starts.
 
     ``method`` is the start method of the processes about to be started (None or ``'fork'``:
-    nothing is re-imported, nothing to check). Raises RuntimeError in the script; in a worker
-    that is importing such a script (the check did not see it), prints the advice and exits
-    that worker quietly instead of adding a traceback per worker.
+    nothing is re-imported, nothing to check). Raises RuntimeError in the script. In a worker
+    that is importing such a script (a guard this check took for one, such as
+    ``if __name__ in ("__main__", "__mp_main__"):``), writes one line and ends the worker with
+    status ``_GUARD_EXIT`` instead of a traceback per worker; the sweep then raises the advice.
     """
     if method in (None, "fork"):
         return
     if getattr(mp.current_process(), "_inheriting", False):
-        sys.stderr.write(_GUARD_HELP.format(caller=caller, where="the main script", method=method) + "\n")
+        sys.stderr.write(f"{caller}: worker process {os.getpid()} is importing a main script that starts worker "
+                         "processes again; it exits (the main process says what to do)\n")
         sys.stderr.flush()
-        raise SystemExit(1)
+        os._exit(_GUARD_EXIT)
     found = _unguarded_main_line()
     if found is not None:
         where = f"{found[0]}, line {found[1]},"
-        raise RuntimeError(_GUARD_HELP.format(caller=caller, where=where, method=method))
+        how = 'outside `if __name__ == "__main__":`'
+        raise RuntimeError(_GUARD_HELP.format(caller=caller, where=where, how=how, method=method))
+
+
+def _exited_on_guard(pool: Executor | None) -> bool:
+    """Whether a worker of this process pool ended with ``_GUARD_EXIT``."""
+    processes = getattr(pool, "_processes", None) or {}
+    return any(getattr(p, "exitcode", None) == _GUARD_EXIT for p in list(processes.values()))
+
+
+def _raise_guard_exit(pool: Executor) -> None:
+    method = _start_method(pool)
+    where = getattr(sys.modules.get("__main__"), "__file__", None) or "the main script"
+    how = 'under a test that is true in worker processes too, not `if __name__ == "__main__":`'
+    raise RuntimeError(_GUARD_HELP.format(caller="quadnet.sweep", where=where, how=how, method=method))
 
 
 # --------------------------------------------------------------------------- running points, with retries
@@ -344,6 +367,8 @@ class PointRunner:
             lost: list[int] = []
             for batch in batches + [[i] for i in alone]:
                 lost += yield from self._batch(batch)
+                if lost and _exited_on_guard(self.workers.last):
+                    _raise_guard_exit(self.workers.last)
             self.attempts.update(lost)
             dead = [i for i in lost if self.attempts[i] > self.retries]
             if dead:
