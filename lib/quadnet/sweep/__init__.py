@@ -74,7 +74,8 @@ import numpy as np
 
 from .. import _validate as v
 from ._cache import Cache, _name, _resolve_cache, default_cache_dir
-from ._executors import Outcome, PointLost, PointRunner, dask_executor, unsendable_part
+from ._executors import (Outcome, PointLost, PointRunner, _start_method, dask_executor, leave_if_importing_main,
+                         unsendable_part)
 
 __all__ = ["sweep", "grid_points", "Cache", "SweepError", "SweepInterrupted", "SweepResults", "SweepStats",
            "default_cache_dir", "dask_executor"]
@@ -539,6 +540,7 @@ def sweep(function: Callable, grid: Any, *, executor: Executor | None = None, ca
             f"None, got {type(executor).__name__}"
         )
     retries = v.integer("retries", retries, minimum=0)
+    leave_if_importing_main(_start_method(executor), "quadnet.sweep")  # before reading the cache
     run = _Sweep(function, points, _resolve_cache(cache), progress)
     stats = run.run(executor, retries)
     return SweepResults(run.results, points, stats)

@@ -10,8 +10,8 @@ the executor's transport (where Dask waits forever). A future that fails because
 fresh local pool when a process pool broke, up to ``retries`` times (:class:`PointRunner`).
 
 Process pools whose workers are spawned (``spawn``, ``forkserver``) import the main script again
-in every worker; :func:`check_main_guard` refuses, before any worker starts, a sweep started by a
-script outside ``if __name__ == "__main__":``.
+in every worker; :func:`refuse_unguarded_main` refuses, before any worker starts, a sweep started
+by a script outside ``if __name__ == "__main__":``.
 """
 from __future__ import annotations
 
@@ -289,22 +289,28 @@ or run the points in threads: executor=concurrent.futures.ThreadPoolExecutor()."
 _GUARD_EXIT = 78
 
 
-def check_main_guard(method: str | None, caller: str) -> None:
-    """Refuse to start worker processes from an unguarded main script, before any starts.
+def leave_if_importing_main(method: str | None, caller: str) -> None:
+    """In a worker process that is importing the main script (and so runs its top-level code):
+    write one line and end the worker with status ``_GUARD_EXIT``, instead of a traceback per
+    worker; the process pool that sees that status raises the advice once, in the main process.
 
-    ``method`` is the start method of the processes about to be started (None or ``'fork'``:
-    nothing is re-imported, nothing to check). Raises RuntimeError in the script. In a worker
-    that is importing such a script (a guard this check took for one, such as
-    ``if __name__ in ("__main__", "__mp_main__"):``), writes one line and ends the worker with
-    status ``_GUARD_EXIT`` instead of a traceback per worker; the sweep then raises the advice.
+    This is reached only through a guard that :func:`refuse_unguarded_main` took for one but is
+    true in workers too, such as ``if __name__ in ("__main__", "__mp_main__"):``. ``method`` is
+    the start method of the processes the caller would start (None or ``'fork'``: none re-import).
     """
+    if method in (None, "fork") or not getattr(mp.current_process(), "_inheriting", False):
+        return
+    sys.stderr.write(f"{caller}: worker process {os.getpid()} is importing a main script that starts worker "
+                     "processes again; it exits (the main process says what to do)\n")
+    sys.stderr.flush()
+    os._exit(_GUARD_EXIT)
+
+
+def refuse_unguarded_main(method: str | None, caller: str) -> None:
+    """Raise RuntimeError, before any worker starts, when a main script starts worker processes
+    (start ``method`` other than None or ``'fork'``) from a line outside ``if __name__ ...``."""
     if method in (None, "fork"):
         return
-    if getattr(mp.current_process(), "_inheriting", False):
-        sys.stderr.write(f"{caller}: worker process {os.getpid()} is importing a main script that starts worker "
-                         "processes again; it exits (the main process says what to do)\n")
-        sys.stderr.flush()
-        os._exit(_GUARD_EXIT)
     found = _unguarded_main_line()
     if found is not None:
         where = f"{found[0]}, line {found[1]},"
@@ -360,7 +366,7 @@ class PointRunner:
         RuntimeError (before starting anything) for an unguarded main script.
         """
         if todo:
-            check_main_guard(_start_method(self.workers.given), "quadnet.sweep")
+            refuse_unguarded_main(_start_method(self.workers.given), "quadnet.sweep")
         while todo:
             alone = [i for i in todo if self.retries and self.attempts[i] >= self.retries]
             batches = [[i for i in todo if i not in alone]] if len(alone) < len(todo) else []
@@ -527,6 +533,7 @@ def dask_executor(address: str | None = None, *, n_workers: int | None = None, t
         return
     options = _local_cluster_options(n_workers, threads_per_worker, env, cluster_kwargs)
     if options["processes"]:
-        check_main_guard(_dask_start_method(), "quadnet.dask_executor")
+        leave_if_importing_main(_dask_start_method(), "quadnet.dask_executor")
+        refuse_unguarded_main(_dask_start_method(), "quadnet.dask_executor")
     with LocalCluster(**options) as cluster, Client(cluster) as client:
         yield client.get_executor()
