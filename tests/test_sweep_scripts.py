@@ -161,7 +161,7 @@ def test_unguarded_script_gets_one_message_and_leaves_no_folders(tmp_path):
 
 
 def test_guard_true_in_workers_too_gets_one_message(tmp_path):
-    proc, script = run_script(tmp_path, STUDY.format(guard='if __name__ in ("__main__", "__mp_main__"):'))
+    proc, _ = run_script(tmp_path, STUDY.format(guard='if __name__ in ("__main__", "__mp_main__"):'))
     assert proc.returncode == 1 and "results" not in proc.stdout
     assert proc.stderr.count("Traceback") == 1, proc.stderr           # the main process's, only
     assert "true in worker processes too" in proc.stderr and "worker that died" not in proc.stderr

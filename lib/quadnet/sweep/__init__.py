@@ -112,7 +112,8 @@ def _points_of_list(grid: list | tuple) -> list[dict]:
     points = []
     for i, pt in enumerate(grid):
         if not isinstance(pt, dict):
-            raise TypeError(f"grid must be a list of keyword dicts or a dict of lists; grid[{i}] is {type(pt).__name__}")
+            raise TypeError(
+                f"grid must be a list of keyword dicts or a dict of lists; grid[{i}] is {type(pt).__name__}")
         _check_keys(pt, f"grid[{i}]: keys")
         points.append(dict(pt))
     return points
@@ -143,8 +144,12 @@ def grid_points(grid: Any) -> list[dict]:
     Examples
     --------
     >>> import quadnet as qn
-    >>> qn.grid_points({"N": [100, 200], "seed": range(2), "p": 4})
-    [{'N': 100, 'seed': 0, 'p': 4}, {'N': 100, 'seed': 1, 'p': 4}, {'N': 200, 'seed': 0, 'p': 4}, {'N': 200, 'seed': 1, 'p': 4}]
+    >>> for point in qn.grid_points({"N": [100, 200], "seed": range(2), "p": 4}):
+    ...     print(point)
+    {'N': 100, 'seed': 0, 'p': 4}
+    {'N': 100, 'seed': 1, 'p': 4}
+    {'N': 200, 'seed': 0, 'p': 4}
+    {'N': 200, 'seed': 1, 'p': 4}
     >>> qn.grid_points([{"N": 100}, {"N": 300, "p": 2}])
     [{'N': 100}, {'N': 300, 'p': 2}]
     """

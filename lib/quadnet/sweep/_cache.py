@@ -188,12 +188,15 @@ def default_cache_dir() -> Path:
     Examples
     --------
     >>> import os, quadnet as qn
+    >>> saved = os.environ.pop("QUADNET_CACHE_DIR", None)
+    >>> qn.default_cache_dir().name
+    'sweeps'
     >>> os.environ["QUADNET_CACHE_DIR"] = "/scratch/sweeps"
     >>> qn.default_cache_dir().as_posix()
     '/scratch/sweeps'
     >>> del os.environ["QUADNET_CACHE_DIR"]
-    >>> qn.default_cache_dir().name
-    'sweeps'
+    >>> if saved is not None:
+    ...     os.environ["QUADNET_CACHE_DIR"] = saved
     """
     env = os.environ.get("QUADNET_CACHE_DIR")
     if env:

@@ -3,9 +3,9 @@
 
 The workers run :class:`_Call`, which turns every way a point can end into data (an
 :class:`Outcome`): the result, the function's own exception with its traceback, or a result that
-cannot travel back. On a process or Dask executor the result is pickled in the worker, so an
-unpicklable one is reported there, naming nothing but itself, instead of failing later inside
-the executor's transport (where Dask waits forever). A future that fails because its worker died
+cannot travel back. On a process or Dask executor the result is pickled in the worker that made
+it, so an unpicklable one comes back as the outcome of its grid point instead of failing later
+inside the executor's transport (where Dask waits forever). A future that fails because its worker died
 (``BrokenProcessPool``, Dask's ``KilledWorker``) is told apart from these and resubmitted, on a
 fresh local pool when a process pool broke, up to ``retries`` times (:class:`PointRunner`).
 
