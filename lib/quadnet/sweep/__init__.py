@@ -36,7 +36,7 @@ GIL, your own ``ProcessPoolExecutor``, or a Dask cluster, the documented way to 
 :func:`dask_executor` does the same as a context manager, and starts a local cluster when no
 address is given. Functions defined in a notebook or script (``__main__``) travel by value
 (cloudpickle, which Dask installs); importable ones by reference, so workers must be able to
-import them. On process and Dask executors each result is pickled in the worker that made it.
+import them. On process and Dask executors the worker that made a result checks that it pickles.
 
 On-disk cache
 -------------

@@ -3,9 +3,9 @@
 
 The workers run :class:`_Call`, which turns every way a point can end into data (an
 :class:`Outcome`): the result, the function's own exception with its traceback, or a result that
-cannot travel back. On a process or Dask executor the result is pickled in the worker that made
-it, so an unpicklable one comes back as the outcome of its grid point instead of failing later
-inside the executor's transport (where Dask waits forever). A future that fails because its worker died
+cannot travel back. On a process or Dask executor the worker that made a result checks that it
+pickles, so an unpicklable one comes back as the outcome of its grid point instead of failing
+later inside the executor's transport (where Dask waits forever). A future that fails because its worker died
 (``BrokenProcessPool``, Dask's ``KilledWorker``) is told apart from these and resubmitted, on a
 fresh local pool when a process pool broke, up to ``retries`` times (:class:`PointRunner`).
 
@@ -76,12 +76,24 @@ def _dumps_by_value(obj: Any) -> bytes:
     return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _pickle_result(value: Any) -> bytes:
+class _Discard:
+    """A file that drops what is written to it."""
+
+    def write(self, data) -> int:
+        return len(data)
+
+
+def _out_of_band(buffer: pickle.PickleBuffer) -> None:
+    return None  # None: leave the buffer (an array's data) out of the stream
+
+
+def _pickles(value: Any) -> bool:
+    """Whether ``value`` pickles, found without keeping the bytes or copying array data."""
     try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.Pickler(_Discard(), protocol=5, buffer_callback=_out_of_band).dump(value)
+        return True
     except Exception:
-        pass  # lambdas, local classes: what cloudpickle can do (else its error is the one reported)
-    return _dumps_by_value(value)
+        return False
 
 
 def unsendable_part(function: Callable, point: dict) -> str | None:
@@ -108,8 +120,10 @@ class _Call:
 
     The function's own exceptions (and a ``KeyboardInterrupt`` it raises) are caught, so that they
     are told apart from a worker that died. A ``_Call`` that was pickled (a process or Dask
-    worker) pickles its result before returning it, so that a result that cannot travel is
-    reported as such. It pickles its function with cloudpickle when available (by value for
+    worker) checks that its result pickles before returning it (a dry run that copies no array
+    data): one that does not comes back as cloudpickle's bytes when cloudpickle can send it, else
+    as an ``'unpicklable'`` outcome, never as a result the executor then fails to send (on which
+    Dask waits forever). It pickles its function with cloudpickle when available (by value for
     ``__main__`` and local functions).
     """
 
@@ -139,10 +153,10 @@ class _Call:
             value = self.function(**point)
         except (Exception, KeyboardInterrupt) as exc:
             return Outcome("raised", _sendable(exc), traceback.format_exc())
-        if not self.remote:
-            return Outcome("value", value)
-        try:
-            return Outcome("pickle", _pickle_result(value))
+        if not self.remote or _pickles(value):
+            return Outcome("value", value)  # the executor sends it as it sends anything
+        try:  # lambdas, local classes: what cloudpickle can do, sent as its bytes
+            return Outcome("pickle", _dumps_by_value(value))
         except Exception as exc:
             return Outcome("unpicklable", _sendable(exc))
 
