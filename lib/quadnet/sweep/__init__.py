@@ -43,9 +43,11 @@ On-disk cache
 Each finished point is written at once to its own file, so an interrupted sweep (Ctrl-C, a
 crash, a point that raises) keeps what finished and a rerun computes only what is missing. The
 key is the function (its qualified name and a hash of its source, or its ``cache_version``
-attribute), the point's parameters and ``quadnet.__version__``; entries are checksummed and
-written atomically, and a damaged one is recomputed, never returned (see :class:`Cache`).
-Location: ``cache=`` (a path or a :class:`Cache`), else ``$QUADNET_CACHE_DIR``, else the user
+attribute), the point's parameters and ``quadnet.__version__``. Only the function's own source
+is hashed: when a helper it calls changes, set or bump ``cache_version`` (or clear the cache).
+Entries are checksummed and written atomically, and a damaged one is recomputed, never returned;
+they are pickles, which run code when loaded, so point the cache only at directories you trust
+(see :class:`Cache`). Location: ``cache=`` (a path or a :class:`Cache`), else ``$QUADNET_CACHE_DIR``, else the user
 cache directory (:func:`default_cache_dir`); ``cache=False`` turns it off.
 
 Faults
