@@ -368,7 +368,7 @@ class LiveExplorer:
     update aims at ``target`` seconds from the change to the new figure: the chain gets what is
     left of it after the drawing time (the longest of the last five drawings), so an update
     takes about ``target`` whatever the settings. ``last_seconds`` holds the time of the latest
-    update. The first update, drawn when the explorer is built, also loads the chain's compiled
+    update, ``last_scenario`` its :class:`Scenario` and ``updates`` the number drawn. The first update, drawn when the explorer is built, also loads the chain's compiled
     kernel and Matplotlib's fonts.
 
     Parameters
@@ -396,6 +396,7 @@ class LiveExplorer:
         self.image = w.Image(format="png", layout=w.Layout(width="480px"))
         self.table = w.HTML()
         self.last_seconds = float("nan")
+        self.last_scenario: Scenario | None = None
         self.updates = 0
         self._cond = threading.Condition()
         self._request = None  # (generation, params, time of the change)
@@ -442,6 +443,7 @@ class LiveExplorer:
             self.image.value = png
             self.table.value = f"<table>{rows}</table>"
             self.last_seconds = time.perf_counter() - t_change
+            self.last_scenario = sc
             self.updates += 1
             self._published = gen
             self._cond.notify_all()
