@@ -933,39 +933,51 @@
           + 4 * g * g * (w * q - 4 * a * trD * q * q + 8 * a * a * q * q * q);
       }
     };
-    return { k, perp, f, loss: (y) => loss(y).eps0 + 0.5 * s2, n: 2 * k + (perp ? 1 : 0) };
+    return { k, perp, f, loss: (y) => loss(y).eps0 + 0.5 * s2, n: 2 * k + (perp ? 1 : 0), sSolution: Math.sqrt(b / a) };
   }
 
   /** First α where the reduced ODE from singular values `sv` of M(0) (and Q(0) = q0 I) falls
-   * below `level`; NaN if it diverges, Infinity if not reached by alphaMax. */
-  function reducedEscape(sys, sv, q0, level, alphaMax, rtol) {
+   * below `level`: {t, settled}. t is NaN if the run diverges and Infinity if it never gets there:
+   * by alphaMax, or because it settled above the level, at α = `settled` (p < p* can stop there):
+   * M has grown to the scale of the solutions (largest s above 0.1 √(b/a)) and every component's
+   * relative rate of change is below 1e-3·r, r the escape rate (on the plateau s grows at r). */
+  function reducedEscape(sys, sv, q0, level, alphaMax, rtol, rate) {
     const { k, n } = sys;
     const y0 = new Float64Array(n);
     for (let i = 0; i < k; i++) { y0[i] = sv[i]; y0[k + i] = q0; }
     if (sys.perp) y0[2 * k] = q0;
-    if (sys.loss(y0) < level) return 0;
+    if (sys.loss(y0) < level) return { t: 0, settled: NaN };
     const solver = new DoPri(sys.f, y0, 0, rtol || 1e-10, 1e-14);
     const trLimit = BLOWUP * 1e3 * Math.max(q0, 1);
-    const tmp = new Float64Array(n);
     while (solver.t < alphaMax) {
-      if (!solver.advance(alphaMax)) return NaN;
-      let big = 0;
-      for (let i = 0; i < n; i++) big = Math.max(big, Math.abs(solver.y[i]));
-      if (!(big <= trLimit)) return NaN;
-      if (sys.loss(solver.y) < level) {
-        // bisect inside the last step with single Dormand–Prince steps from its start
-        const h = solver.t - solver.tPrev;
-        sys.f(solver.yPrev, solver.k[0]);
-        let lo = 0, hi = 1;
-        for (let it = 0; it < 60 && (hi - lo) * h > 1e-12 * Math.max(1, solver.t); it++) {
-          const mid = 0.5 * (lo + hi);
-          solver.trial(solver.yPrev, mid * h, tmp);
-          if (sys.loss(tmp) < level) hi = mid; else lo = mid;
-        }
-        return solver.tPrev + 0.5 * (lo + hi) * h;
+      if (!solver.advance(alphaMax)) return { t: NaN, settled: NaN };
+      let big = 0, fastest = 0;
+      for (let i = 0; i < n; i++) {
+        big = Math.max(big, Math.abs(solver.y[i]));
+        fastest = Math.max(fastest, Math.abs(solver.k[0][i]) / Math.max(Math.abs(solver.y[i]), 1e-300));
       }
+      if (!(big <= trLimit)) return { t: NaN, settled: NaN };
+      if (sys.loss(solver.y) < level) return { t: bisectCrossing(solver, sys, level), settled: NaN };
+      let sMax = 0;
+      for (let i = 0; i < k; i++) sMax = Math.max(sMax, solver.y[i]);
+      if (fastest < 1e-3 * rate && sMax > 0.1 * sys.sSolution) return { t: Infinity, settled: solver.t };
     }
-    return Infinity;
+    return { t: Infinity, settled: NaN };
+  }
+
+  /** α of the level crossing inside the solver's last step, by bisection with single
+   * Dormand–Prince steps from the step's start (as accurate as the steps themselves). */
+  function bisectCrossing(solver, sys, level) {
+    const h = solver.t - solver.tPrev;
+    const tmp = new Float64Array(solver.n);
+    sys.f(solver.yPrev, solver.k[0]);
+    let lo = 0, hi = 1;
+    for (let it = 0; it < 60 && (hi - lo) * h > 1e-12 * Math.max(1, solver.t); it++) {
+      const mid = 0.5 * (lo + hi);
+      solver.trial(solver.yPrev, mid * h, tmp);
+      if (sys.loss(tmp) < level) hi = mid; else lo = mid;
+    }
+    return solver.tPrev + 0.5 * (lo + hi) * h;
   }
 
   // ------------------------------------------------------------------ public API
@@ -1033,7 +1045,9 @@
    * Predicted escape time from a Gaussian start (P = I, Q(0) = q0 I, √N M(0) = √(q0 + κ) G with
    * G a p × p* standard Gaussian matrix): the first α where the reduced ODE's loss falls below
    * the escape level σ²/2 + ½(ε_pl − σ²/2). With `G` (an array of rows) for that one draw;
-   * otherwise `draws` seeded draws (stream 0 of `seed`) and their mean. `options` (optional):
+   * otherwise `draws` seeded draws (stream 0 of `seed`) and their mean. A draw that never
+   * reaches the level (p < p* can settle above it) counts as Infinity, and `settled` gives the α
+   * where it settled. `options` (optional):
    * {rtol = 1e-10} of the reduced ODE (the page uses 1e-8: escape times to ~1e-7).
    */
   function escapeTime(p, pStar, a, b, lr, noise, N, q0, draws, seed, G, options) {
@@ -1060,9 +1074,12 @@
         mats.push(g);
       }
     }
+    out.settled = [];
     for (const g of mats) {
       const sv = svd(g, p, pStar).s.map((s) => s * scale);
-      out.times.push(reducedEscape(sys, sv, q0, th.escapeLevel, alphaMax, options && options.rtol));
+      const r = reducedEscape(sys, sv, q0, th.escapeLevel, alphaMax, options && options.rtol, th.escapeRate);
+      out.times.push(r.t);
+      out.settled.push(r.settled);
     }
     out.mean = out.times.reduce((x, y) => x + y, 0) / out.times.length;
     return out;

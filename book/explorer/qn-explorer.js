@@ -45,7 +45,7 @@
 
   function fmt(x, digits) {
     if (x === null || x === undefined || Number.isNaN(x)) return "—";
-    if (x === Infinity) return "∞ (no escape)";
+    if (x === Infinity) return "never (stays above the escape level)";
     const d = digits === undefined ? 3 : digits;
     const ax = Math.abs(x);
     if (ax !== 0 && (ax < 1e-3 || ax >= 1e5)) return x.toExponential(d - 1).replace("e", "·10^").replace("+", "");
@@ -118,7 +118,10 @@
     const key = predictionKey(s);
     const esc = PREDICTIONS.get(key) || Object.assign(escapePrediction(s, 1), { mean: NaN, pending: true });
     const tPred = esc.pending ? esc.times[0] : esc.mean;
-    const alphaMax = Number.isFinite(tPred) ? clamp(2.5 * tPred, 20, ALPHA_MAX) : (th.plateauExists ? ALPHA_MAX : 100);
+    const settled = esc.settled && Number.isFinite(esc.settled[0]) ? esc.settled[0] : NaN;
+    let alphaMax = th.plateauExists ? ALPHA_MAX : 100;
+    if (Number.isFinite(tPred)) alphaMax = clamp(2.5 * tPred, 20, ALPHA_MAX);
+    else if (Number.isFinite(settled)) alphaMax = clamp(1.5 * settled, 20, ALPHA_MAX);  // p < p*: no escape
     const alphas = linspace(0, alphaMax, POINTS);
     const O0 = p >= ps ? I.polar(start.M, p, ps) : null;
     const sys = new I.OverlapODE(start.P, p, ps, a, b, lr, noise * noise);
@@ -138,7 +141,9 @@
       s, p, ps, a, b, lr, eta, noise, pDiag, start, th, esc, alphas, O0, ode,
       odeDiverged: run.diverged, odeAlphaDiverged: run.alphaDiverged,
       odeEscape: Number.isFinite(th.escapeLevel) ? I.crossing(alphas, ode.loss, th.escapeLevel) : NaN,
-      manifold: { trQ: (b / a) * trP / p, normM2: (b / a) * trP2, sv: pDiag.map((x) => Math.sqrt((b / a)) * x) },
+      // the zero-loss solutions W = √(b/a) O W* (OᵀO = I) exist only for p ≥ p*
+      manifold: p >= ps ? { trQ: (b / a) * trP / p, normM2: (b / a) * trP2, sv: pDiag.map((x) => Math.sqrt(b / a) * x) }
+        : { trQ: NaN, normM2: NaN, sv: [NaN] },
     };
   }
 
@@ -571,14 +576,14 @@
       add("solution (b/a) tr P²", flat(m.manifold.normM2), "theory2");
       const m0 = (m.s.q0 + m.esc.kappa) * m.p * m.ps / m.s.N;
       const grow = x.map((a) => (Number.isFinite(th.escapeRate) && Number.isFinite(m0) ? m0 * Math.exp(2 * th.escapeRate * a) : null))
-        .map((v) => (v !== null && v <= 3 * m.manifold.normM2 ? v : null));
+        .map((v) => (v !== null && !(v > 3 * (Number.isFinite(m.manifold.normM2) ? m.manifold.normM2 : m.p)) ? v : null));
       add("(q₀+κ)pp*/N · exp(2rα)", grow, "theory");
       label = `Squared norm of M against α, from ${fmt(m.ode.normM2[0])} to the solution value ${fmt(m.manifold.normM2)}.`;
     } else if (key === "sv") {
       log = true;
       m.ode.sv.forEach((s, c) => add(`ODE s${c + 1}`, pos(s), "ode"));
       if (chains[0]) chains[0].sv.forEach((s, c) => add(`chain 1 s${c + 1}`, pos(s), "chain"));
-      const levels = [...new Set(m.manifold.sv.map((v) => Number(v.toPrecision(12))))];
+      const levels = [...new Set(m.manifold.sv.map((v) => (Number.isFinite(v) ? Number(v.toPrecision(12)) : NaN)))];
       levels.forEach((v, c) => add(c ? `solution ${c + 1}` : "solution √(b/a)·eig P", flat(v), "theory2"));
       label = `The ${m.ode.sv.length} singular values of M against α; on the solution manifold they are √(b/a) times the teacher's eigenvalues.`;
     } else {

@@ -222,9 +222,9 @@ def _chain(Q0, M0, P, N, a, b, lr, noise, alphas, replicas, seed, deadline, shou
             break
         live = int(state["alive"].sum())
         stop = _segment_end(steps, state["pos"], i, live, rate, left)
-        t0 = time.perf_counter()
+        t0, pos0 = time.perf_counter(), state["pos"]
         i = _segment(state, loss, steps, i, stop, P, N, a, b, lr, noise, np.random.SeedSequence(seed, spawn_key=(k,)))
-        rate = (stop - (state["pos_before"])) * live / max(time.perf_counter() - t0, 1e-6)
+        rate = (stop - pos0) * live / max(time.perf_counter() - t0, 1e-6)
         k += 1
     return loss, int(replicas - state["alive"].sum()), float(state["pos"] / N)
 
@@ -257,12 +257,24 @@ def _segment(state, loss, steps, i, stop, P, N, a, b, lr, noise, seed):
     loss[i + 1:j + 1, idx] = np.asarray(run.loss)[rec]
     state["Q"][idx], state["M"][idx] = np.asarray(run.Q)[-1], np.asarray(run.M)[-1]
     alive[idx[np.asarray(run.diverged)]] = False
-    state["pos_before"], state["pos"] = pos, stop
+    state["pos"] = stop
     return max(i, j)
 
 
 def scenario_figure(sc: Scenario, ax=None):
-    """Loss against α: ODE line, chain replicas as thin lines, plateau and escape marked."""
+    """Loss against α: ODE line, chain replicas as thin lines, plateau and escape marked.
+
+    Parameters
+    ----------
+    sc : Scenario
+        From :func:`run_scenario`.
+    ax : matplotlib Axes or None
+        Where to draw (a new figure when None).
+
+    Returns
+    -------
+    The Axes.
+    """
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -271,7 +283,7 @@ def scenario_figure(sc: Scenario, ax=None):
         for i in range(sc.chain_loss.shape[1]):
             ax.semilogy(sc.chain_times, sc.chain_loss[:, i], color="C1", lw=0.8, alpha=0.6,
                         label=f"exact chain, N = {sc.params['N']}" if i == 0 else None)
-        if sc.chain_alpha < sc.chain_times[-1]:
+        if _chain_cut(sc):
             ax.axvline(sc.chain_alpha, color="C1", ls="-.", lw=0.8, label="chain stopped (time budget)")
     ax.semilogy(sc.alpha, sc.ode_loss, color="C0", lw=2, label="ODE (N → ∞)")
     ax.axhline(sc.plateau_loss, color="0.4", ls="--", lw=1, label="plateau (theory)")
@@ -282,6 +294,12 @@ def scenario_figure(sc: Scenario, ax=None):
     ax.set_ylim(1e-5, 10)
     ax.legend(loc="lower left", fontsize=8)
     return ax
+
+
+def _chain_cut(sc: Scenario) -> bool:
+    """True when the chain stopped before the horizon for lack of time (not by divergence)."""
+    return (sc.chain_loss is not None and sc.chain_alpha < sc.chain_times[-1]
+            and sc.chain_diverged < sc.chain_loss.shape[1])
 
 
 def _numbers(sc: Scenario) -> dict:
@@ -295,7 +313,7 @@ def _numbers(sc: Scenario) -> dict:
         "escape time α (ODE)": "diverges" if sc.diverged else f(sc.escape_alpha, ".1f"),
         "distance to Procrustes point (end)": f(sc.procrustes_distance, ".3g"),
     }
-    if sc.chain_loss is not None and sc.chain_alpha < sc.chain_times[-1]:
+    if _chain_cut(sc):
         out["chain computed up to α (time budget)"] = f(sc.chain_alpha, ".1f")
     if sc.chain_diverged:
         out["diverged chain replicas"] = str(sc.chain_diverged)
