@@ -775,7 +775,8 @@
    * with the polar factor O0 of M(0)). `work(deadline)` runs until performance.now() passes the
    * deadline and returns a progress message {id, replica, next, done, stats, diverged}; the Web
    * Worker posts these, the page without workers runs them in time slices.
-   * Replica r draws from stream r of `seed` (as `chain`).
+   * Replica r draws from stream r of `seed` (as `chain`). `job.maxSteps` (optional) caps the
+   * steps of each replica: one that reaches it stops there (`capped` in its messages).
    */
   class ChainJob {
     constructor(job) {
@@ -811,9 +812,11 @@
     /** Work until `deadline` (ms, performance.now()); null when everything is done. */
     work(deadline) {
       if (this.finished) return null;
-      const run = this.run;
-      const done = run.advance(Infinity, deadline, (i, C) => this.record(i, C));
-      const msg = { id: this.job.id, replica: this.replica, next: run.next, done, diverged: run.diverged,
+      const run = this.run, cap = this.job.maxSteps || Infinity;
+      const finished = run.advance(Math.max(0, cap - run.done), deadline, (i, C) => this.record(i, C));
+      const capped = !finished && run.done >= cap;
+      const done = finished || capped;
+      const msg = { id: this.job.id, replica: this.replica, next: run.next, done, capped, diverged: run.diverged,
                     alphaDiverged: run.alphaDiverged, alphaReached: run.done / this.job.N, stats: this.stats };
       if (done) this.nextReplica();
       return msg;

@@ -29,12 +29,13 @@
   const ALPHA_MAX = 1000;
   const ESCAPE_DRAWS = 24;
   const CHAIN_DELAY_MS = 250;
+  const CHAIN_MAX_STEPS = 5e7;     // per replica (about a minute): a chain at N = 10⁵ stops at α = 500
 
   // key, label, range; `log` sliders move log10 of the value
   const CONTROLS = [
     { key: "p", label: "p, student width", min: 1, max: 8, step: 1, value: 4, int: true },
     { key: "ps", label: "p*, teacher width", min: 1, max: 6, step: 1, value: 2, int: true },
-    { key: "eta", label: "η = aγ, effective step", min: 0.005, max: 0.5, log: true, step: 0.005, value: 0.125 },
+    { key: "eta", label: "η = aγ, effective step", min: 0.005, max: 0.5, log: true, step: 0.01, value: 0.125 },
     { key: "q0", label: "q₀, initial weight variance", min: 0.05, max: 5, log: true, step: 0.01, value: 1 },
     { key: "N", label: "N, input dimension (chain)", min: 100, max: 100000, log: true, step: 0.01, value: 1000, int: true },
     { key: "sigma", label: "σ, label noise", min: 0, max: 0.5, step: 0.01, value: 0 },
@@ -173,7 +174,8 @@
   function chainJob(m, id) {
     const C0 = I.gram(m.start.Q, m.start.M, m.start.P, m.p, m.ps);
     return { id, C0: Array.from(C0), p: m.p, ps: m.ps, N: m.s.N, a: m.a, b: m.b, lr: m.lr, noise: m.noise,
-             alphas: m.alphas, replicas: m.s.R, seed: m.s.seed, O0: m.O0 ? Array.from(m.O0) : null };
+             alphas: m.alphas, replicas: m.s.R, seed: m.s.seed, O0: m.O0 ? Array.from(m.O0) : null,
+             maxSteps: CHAIN_MAX_STEPS };
   }
 
   // ------------------------------------------------------------------ the explorer
@@ -214,8 +216,10 @@
       reseed.addEventListener("click", () => { this.state.seed = (this.state.seed + 1) >>> 0; this.update(true); });
       const reset = el("button", { type: "button", class: "qn-explorer-button" }, "Reset");
       reset.addEventListener("click", () => { this.state = defaults(); this.syncInputs(); this.update(true); });
+      const stop = el("button", { type: "button", class: "qn-explorer-button" }, "Stop the chains");
+      stop.addEventListener("click", () => this.stopByReader());
       this.link = el("a", { class: "qn-explorer-link", href: "" }, "Link to this scenario");
-      buttons.append(reseed, reset, this.link);
+      buttons.append(reseed, reset, stop, this.link);
       form.appendChild(buttons);
       this.warning = el("p", { class: "qn-explorer-warning", role: "note" });
       this.status = el("p", { class: "qn-explorer-status", "aria-live": "polite" });
@@ -240,7 +244,7 @@
       const input = el("input", {
         type: "range", id, class: "qn-explorer-slider", "data-key": c.key,
         min: String(c.log ? Math.log10(c.min) : c.min), max: String(c.log ? Math.log10(c.max) : c.max),
-        step: String(c.log ? (c.key === "eta" ? 0.01 : c.step) : c.step),
+        step: String(c.step),   // in log10 units for the log sliders
       });
       const out = el("output", { for: id, class: "qn-explorer-value" });
       input.addEventListener("input", () => this.onSlider(c, input));
@@ -342,13 +346,21 @@
       this.root.dataset.qnPredictMs = (performance.now() - t0).toFixed(2);
     }
 
-    stopChains() {
-      if (this.predictTimer) { window.clearTimeout(this.predictTimer); this.predictTimer = null; }
+    /** Drop the running (or planned) chain job, and the pending prediction unless `keepPrediction`. */
+    stopChains(keepPrediction) {
+      if (this.predictTimer && !keepPrediction) { window.clearTimeout(this.predictTimer); this.predictTimer = null; }
       if (this.chainTimer) { window.clearTimeout(this.chainTimer); this.chainTimer = null; }
       if (this.worker) { this.worker.terminate(); this.worker = null; }
       if (this.sliceTimer) { window.clearTimeout(this.sliceTimer); this.sliceTimer = null; }
       this.jobId++;
       this.root.dataset.qnChain = "stopped";
+    }
+
+    stopByReader() {
+      if (this.root.dataset.qnChain !== "running" && !this.chainTimer) return;
+      this.stopChains(true);
+      this.showStatus();
+      this.status.textContent += " — stopped.";
     }
 
     startChains() {
@@ -416,6 +428,7 @@
       let text = `Exact chain at N = ${m.s.N}: ${done} of ${m.s.R} replicas done`;
       if (div) text += ` (${div} diverged)`;
       if (cur) text += `; replica ${cur.replica + 1} at α = ${fmt(cur.alphaReached, 3)} of ${fmt(m.alphas[POINTS - 1], 3)}`;
+      if (info.some((x) => x && x.capped)) text += `; each replica stops after ${fmt(CHAIN_MAX_STEPS)} steps (α = ${fmt(CHAIN_MAX_STEPS / m.s.N, 3)})`;
       this.status.textContent = text + (this.root.dataset.qnChainMode === "page" ? " (computed on the page)" : "");
     }
 

@@ -274,6 +274,20 @@ def test_chain_is_deterministic_per_replica(core):
     assert one != other, "another seed must give other numbers"
 
 
+def test_chain_job_stops_at_its_step_cap(core):
+    """The page's chain job (the worker's unit of work) stops each replica at job.maxSteps."""
+    Q0, M0, P = starts.gaussian_overlaps(2, 1, 100, seed=2)
+    msgs = core.page.evaluate("""([C0]) => { const I = quadnetExplorer.internal;
+        const job = new I.ChainJob({id: 1, C0, p: 2, ps: 1, N: 100, a: 0.5, b: 1, lr: 0.2, noise: 0,
+                                    alphas: [0, 1, 2, 3, 4], replicas: 2, seed: 1, O0: null, maxSteps: 250});
+        const out = []; let m; while ((m = job.work(performance.now() + 1000)) !== null) out.push(m); return out; }""",
+                              [np.block([[Q0, M0], [M0.T, P]]).ravel().tolist()])
+    last = [m for m in msgs if m["done"]]
+    assert len(last) == 2 and all(m["capped"] and m["alphaReached"] == 2.5 for m in last)
+    loss = _arr(last[0]["stats"]["loss"])
+    assert np.isfinite(loss[:3]).all() and np.isnan(loss[3:]).all()
+
+
 def test_random_numbers_have_their_laws(core):
     """Uniforms, normals and χ² draws (df 1, 2, 3, 10, 997: every branch of the gamma sampler)
     against their laws, KS one-sample, Bonferroni over the 7 tests at ALPHA_FAMILY."""
@@ -544,7 +558,38 @@ def test_worker_keeps_the_page_responsive_and_drops_stale_work(explorer_page):
     page.wait_for_function(f"quadnetExplorer.explorers[0].jobId > {job + 1}", timeout=10_000)
     info = page.evaluate("quadnetExplorer.explorers[0].chainInfo.filter(Boolean).map(m => m.id)")
     assert all(i == page.evaluate("quadnetExplorer.explorers[0].jobId") for i in info)
+    # the reader can stop the chains from the keyboard; the worker is gone
+    page.wait_for_function("document.querySelector('.qn-explorer').dataset.qnChain === 'running'", timeout=10_000)
+    page.get_by_role("button", name="Stop the chains").focus()
+    page.keyboard.press("Enter")
+    assert _data(page)["qnChain"] == "stopped" and page.evaluate("quadnetExplorer.explorers[0].worker") is None
+    assert page.locator(".qn-explorer-status").inner_text().endswith("stopped.")
     v.assert_clean()
+
+
+def test_opened_as_a_file_computes_on_the_page(browser, served, tmp_path):
+    """Opened from disk (file://, where browsers refuse workers) the chain runs on the page in
+    time slices instead, and the page still reports no error."""
+    if not (UPLOT / "uPlot.iife.min.js").is_file():
+        _unavailable("uPlot is not vendored: run `make uplot` (or `make book`) first")
+    for f in SOURCES.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copytree(UPLOT, tmp_path / "uplot")
+    (tmp_path / "index.html").write_text("<!doctype html><html><head><meta charset='utf-8'><title>file</title></head>"
+                                         f"<body>{static_explorer_html(static='./')}</body></html>")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        problems = []
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto((tmp_path / "index.html").as_uri())
+        page.wait_for_function("document.querySelector('.qn-explorer').dataset.qnChain === 'done'", timeout=60_000)
+        assert page.evaluate("document.querySelector('.qn-explorer').dataset.qnChainMode") == "page"
+        assert "4 of 4 replicas done" in page.locator(".qn-explorer-status").inner_text()
+        assert not problems, problems
+    finally:
+        context.close()
 
 
 def _luminance(rgb: str) -> float:
