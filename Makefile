@@ -47,6 +47,15 @@ VENDOR            := $(BUILD)/vendor
 MATHJAX_SITE      := $(VENDOR)/site
 MATHJAX_STAMP     := $(VENDOR)/.mathjax-$(MATHJAX_VERSION)
 
+# uPlot, the explorer's charting library (chapter 8), comes from the npm registry the same way:
+# the package `uplot`, pinned by version and sha512 integrity, is unpacked under $(UPLOT_VENDOR);
+# _config.yml lists $(UPLOT_SITE) in html_extra_path, so the site serves _static/uplot/.
+UPLOT_VERSION   := 1.6.32
+UPLOT_INTEGRITY := sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==
+UPLOT_VENDOR    := $(BUILD)/vendor-uplot
+UPLOT_SITE      := $(UPLOT_VENDOR)/site
+UPLOT_STAMP     := $(UPLOT_VENDOR)/.uplot-$(UPLOT_VERSION)
+
 # Steps of `make test`, in order.
 TEST_STEPS := test-unit test-notebooks test-book test-site test-browser
 
@@ -69,7 +78,7 @@ define pytest_may_be_empty
 	$(BIN)/pytest $(1) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make: no tests collected for '$(1)'; step passes"; else exit $$rc; fi; }
 endef
 
-.PHONY: help venv .venv mathjax book test $(TEST_STEPS) bench clean
+.PHONY: help venv .venv mathjax uplot book test $(TEST_STEPS) bench clean
 
 help: ## list the targets
 	@echo "Targets (variables: PROFILE=$(PROFILE), XDIST=$(XDIST), PYTHON=$(PYTHON)):"
@@ -102,7 +111,23 @@ $(MATHJAX_STAMP):
 	@touch $@
 	@echo "make: MathJax $(MATHJAX_VERSION) in $(MATHJAX_SITE)/_static/mathjax ($$(du -sh $(MATHJAX_SITE) | cut -f1))"
 
-book: $(STAMP) $(MATHJAX_STAMP) ## build the site into _build/html (QUADNET_PROFILE=PROFILE), warnings as errors
+uplot: $(UPLOT_STAMP) ## fetch the pinned uPlot from the npm registry into _build/vendor-uplot (needs npm)
+
+$(UPLOT_STAMP):
+	@command -v npm >/dev/null || { echo "make: npm is needed to fetch uPlot $(UPLOT_VERSION) from the npm registry (Debian: apt-get install npm)" >&2; exit 1; }
+	@rm -rf $(UPLOT_VENDOR) && mkdir -p $(UPLOT_VENDOR)/pack $(UPLOT_SITE)/_static/uplot
+	npm pack --silent --loglevel=error --pack-destination $(UPLOT_VENDOR)/pack uplot@$(UPLOT_VERSION) >/dev/null
+	@got=$$($(PYTHON) -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' $(UPLOT_VENDOR)/pack/uplot-$(UPLOT_VERSION).tgz); \
+	if [ "$$got" != '$(UPLOT_INTEGRITY)' ]; then \
+	  echo "make: uplot-$(UPLOT_VERSION).tgz integrity $$got, expected $(UPLOT_INTEGRITY)" >&2; exit 1; fi
+	tar -xzf $(UPLOT_VENDOR)/pack/uplot-$(UPLOT_VERSION).tgz -C $(UPLOT_VENDOR)/pack
+	cp $(UPLOT_VENDOR)/pack/package/LICENSE $(UPLOT_VENDOR)/pack/package/dist/uPlot.iife.min.js \
+	  $(UPLOT_VENDOR)/pack/package/dist/uPlot.min.css $(UPLOT_SITE)/_static/uplot/
+	@rm -rf $(UPLOT_VENDOR)/pack
+	@touch $@
+	@echo "make: uPlot $(UPLOT_VERSION) in $(UPLOT_SITE)/_static/uplot"
+
+book: $(STAMP) $(MATHJAX_STAMP) $(UPLOT_STAMP) ## build the site into _build/html (QUADNET_PROFILE=PROFILE), warnings as errors
 	@mkdir -p $(BUILD)
 	@key='$(EXEC_KEY)'; old=$$(cat $(BUILD)/.exec-key 2>/dev/null || true); \
 	if [ "$$old" != "$$key" ]; then \

@@ -8,17 +8,22 @@ MathJax with no raw TeX left in the text; every image must decode (naturalWidth 
 light and the dark theme, and figures must stay on a light background in the dark theme. Full-page
 screenshots go to test-artifacts/screenshots/.
 
-The explorer chapter (book/08_explorer), when it exists, must follow this DOM contract for its
-static (kernel-free) figure:
+The explorer chapter (book/08_explorer), when it exists, computes on the page (kernel-free, no
+precomputed frames; see quadnet.explorer.static_explorer_html and book/explorer/). Its DOM contract:
 
-* a container ``<div class="qn-explorer">`` holding
-* one or more ``<input type="range" class="qn-explorer-slider">`` (native range inputs, so a
-  reader can drag them or use the keyboard), and
-* an ``<img class="qn-explorer-frame" alt="...">`` whose ``src`` changes (to another frame,
-  a relative URL or a ``data:`` URI) on the slider's ``input`` event.
+* a container ``<div class="qn-explorer">`` that its script marks ``data-qn-ready="1"`` once
+  mounted, holding
+* native range inputs ``<input type="range" class="qn-explorer-slider" data-key="...">`` (drag or
+  keyboard), one per control, each redrawing the plots on its ``input`` event: the container's
+  ``data-qn-renders`` counter increases and ``data-qn-update-ms`` holds the time of that update;
+* plots ``.qn-explorer-plot`` (uPlot canvases) and a numbers table ``.qn-explorer-numbers``;
+* ``data-qn-chain`` ("running", then "done") and ``data-qn-chain-mode`` ("worker") for the exact
+  chain's replicas, computed in a Web Worker;
+* ``window.quadnetExplorer`` with ``odeRhs``, ``integrate``, ``chain`` and ``theory``.
 
-The test moves each slider with the keyboard and asserts the frame's ``src`` changes and the new
-frame decodes. Everything it needs must be in the page or the site (no CDN).
+The test moves each slider with the keyboard and asserts the plots are redrawn and the numbers
+shown. Everything it needs must be in the page or the site (no CDN). The explorer's numerics are
+checked against the package in tests/site/test_explorer_js.py.
 
 Without Chromium the module skips with a message on a developer machine and fails under CI
 (``CI`` set), where .ci/run installs it.
@@ -338,36 +343,37 @@ def test_site_root_redirects(visit):
 
 
 @pytest.mark.skipif(EXPLORER not in DOCS, reason=f"{EXPLORER} is not in _toc.yml yet")
-def test_explorer_slider_changes_figure(visit):
+def test_explorer_computes_live(visit):
     v = visit(EXPLORER)
     page = v.open()
-    sliders = page.locator("input[type=range].qn-explorer-slider")
-    assert sliders.count() >= 1, (
-        f"{EXPLORER}: no <input type=range class='qn-explorer-slider'> on the static page")
+    root = page.locator("div.qn-explorer")
+    assert root.count() == 1, f"{EXPLORER}: no <div class='qn-explorer'> on the static page"
+    page.wait_for_function("document.querySelector('.qn-explorer').dataset.qnReady === '1'", timeout=20_000)
+    api = page.evaluate("() => ['odeRhs', 'integrate', 'chain', 'theory'].map("
+                        "k => typeof (window.quadnetExplorer || {})[k])")
+    assert api == ["function"] * 4, f"{EXPLORER}: window.quadnetExplorer is incomplete: {api}"
+    sliders = root.locator("input[type=range].qn-explorer-slider")
+    assert sliders.count() >= 8, f"{EXPLORER}: {sliders.count()} sliders, expected one per control"
+    assert root.locator(".qn-explorer-plot canvas").count() >= 5, f"{EXPLORER}: plots not drawn"
     for i in range(sliders.count()):
         slider = sliders.nth(i)
-        container = slider.locator(
-            "xpath=ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' qn-explorer ')][1]")
-        scope = container if container.count() else page
-        frame = scope.locator("img.qn-explorer-frame").first
-        assert frame.count(), f"{EXPLORER}: slider {i} has no <img class='qn-explorer-frame'>"
         slider.scroll_into_view_if_needed()
-        before = frame.get_attribute("src")
+        before = int(root.get_attribute("data-qn-renders") or 0)
         start = slider.input_value()
         slider.focus()
         page.keyboard.press("End" if start != slider.get_attribute("max") else "Home")
         try:
-            page.wait_for_function("([el, old]) => el.getAttribute('src') !== old",
-                                   arg=[frame.element_handle(), before], timeout=5_000)
+            page.wait_for_function("n => +document.querySelector('.qn-explorer').dataset.qnRenders > n",
+                                   arg=before, timeout=5_000)
         except PlaywrightTimeout:
             pass  # reported just below
-        after = frame.get_attribute("src")
-        assert slider.input_value() != start, f"{EXPLORER}: slider {i} did not move"
-        assert after != before, f"{EXPLORER}: moving slider {i} did not change the figure"
-        frame.evaluate("img => img.decode()")
-        assert frame.evaluate("img => img.naturalWidth") > 0, f"{EXPLORER}: new frame is empty"
-        numbers = scope.locator(".qn-explorer-numbers")
-        if numbers.count():
-            assert numbers.first.inner_text().strip(), f"{EXPLORER}: the numbers table is empty"
+        key = slider.get_attribute("data-key")
+        assert slider.input_value() != start, f"{EXPLORER}: slider {key} did not move"
+        assert int(root.get_attribute("data-qn-renders") or 0) > before, f"{EXPLORER}: moving {key} did not redraw"
+        assert float(root.get_attribute("data-qn-update-ms")) > 0
+        assert root.locator(".qn-explorer-numbers").inner_text().strip(), f"{EXPLORER}: the numbers table is empty"
+    page.get_by_role("button", name="Reset").click()
+    page.wait_for_function("document.querySelector('.qn-explorer').dataset.qnChain === 'done'", timeout=60_000)
+    assert root.get_attribute("data-qn-chain-mode") == "worker", f"{EXPLORER}: the chain did not run in a Web Worker"
     v.screenshot(EXPLORER.replace("/", "-") + "-moved")
     v.assert_clean()

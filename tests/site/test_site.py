@@ -153,7 +153,7 @@ def test_images_exist(doc):
 def test_notebook_figures_have_alt_text(doc):
     """Docutils falls back to the file name as alt; a figure needs a description."""
     bad = []
-    for img in article(doc).select(".cell_output img, figure img, img.qn-explorer-frame"):
+    for img in article(doc).select(".cell_output img, figure img"):
         alt = (img.get("alt") or "").strip()
         src = img.get("src", "")
         if not alt or alt == src or alt == posixpath.basename(src) or re.search(
@@ -338,3 +338,30 @@ def test_mathjax_served_locally():
         assert config, f"{doc}: MathJax configuration (mathjax3_config) missing"
     assert with_math, "no page of the book has any math"
 
+
+
+EXPLORER = "book/08_explorer"
+
+
+@pytest.mark.skipif(EXPLORER not in DOCS, reason=f"{EXPLORER} is not in _toc.yml yet")
+def test_explorer_page_loads_its_scripts_from_the_site():
+    """The explorer computes in the reader's browser: its scripts, the worker, the styles and
+    uPlot (pinned in the Makefile) are on the site, loaded in order, and no frame is precomputed."""
+    page = html_path(EXPLORER)
+    box = soup(EXPLORER).select("div.qn-explorer")
+    assert len(box) == 1, f"{EXPLORER}: expected one <div class='qn-explorer'>, got {len(box)}"
+    assert not box[0].find("img") and "data:image" not in str(box[0]), f"{EXPLORER}: precomputed frames"
+    srcs = [s.get("src", "") for s in soup(EXPLORER).find_all("script") if "qn-explorer" in s.get("src", "")
+            or "uPlot" in s.get("src", "")]
+    names = [posixpath.basename(urlsplit(s).path) for s in srcs]
+    assert names == ["uPlot.iife.min.js", "qn-explorer-core.js", "qn-explorer.js"], names
+    for src in srcs:
+        assert not is_remote(src), src
+        target = local_target(page, src)
+        assert target is not None and target.is_file() and target.stat().st_size > 1000, f"{src} missing"
+    static = HTML / "_static"
+    for name in ("qn-explorer-worker.js", "qn-explorer.css", "uplot/uPlot.min.css", "uplot/LICENSE"):
+        assert (static / name).is_file(), f"_static/{name} missing: `make book` copies book/explorer and uPlot"
+    version = re.search(r"^UPLOT_VERSION\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    banner = (static / "uplot" / "uPlot.iife.min.js").read_text(encoding="utf-8")[:200]
+    assert f"(v{version})" in banner, f"uPlot on the site is not the pinned {version}: {banner[:80]!r}"
