@@ -18,7 +18,7 @@ from .theory import (
     Plateau, basin_lr, critical_lr, escape_rate, late_time_loss, manifold_critical_lr, plateau, plateau_basin_q,
 )
 from .escape import (
-    NormTransient, escape_level, escape_time_estimate, escape_time_law, noise_seed_variance, norm_transient,
+    EscapeTimes, chain_escape_times, NormTransient, escape_level, escape_time_estimate, escape_time_law, noise_seed_variance, norm_transient,
     transient_log_gain,
 )
 from . import starts
@@ -35,7 +35,7 @@ __all__ = [
     "Trajectory", "integrate_ode", "ode_rhs",
     "population_loss", "profile", "MCEstimate", "monte_carlo_loss",
     "Plateau", "basin_lr", "critical_lr", "escape_rate", "late_time_loss", "manifold_critical_lr", "plateau", "plateau_basin_q",
-    "NormTransient", "escape_level", "escape_time_estimate", "escape_time_law", "noise_seed_variance", "norm_transient",
+    "EscapeTimes", "chain_escape_times", "NormTransient", "escape_level", "escape_time_estimate", "escape_time_law", "noise_seed_variance", "norm_transient",
     "transient_log_gain", "starts", "gaussian_overlaps", "informed_overlaps",
     "__version__",
 ]

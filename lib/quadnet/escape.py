@@ -33,10 +33,14 @@ from scipy.integrate import solve_ivp
 
 from . import _validate as v
 from . import spectral_ode as so
+from .analysis import escape_time
 from .model import make_rng
+from .sgd import sgd_overlaps
 from .theory import escape_rate, plateau, plateau_basin_q
 
 __all__ = [
+    "EscapeTimes",
+    "chain_escape_times",
     "escape_level",
     "NormTransient",
     "norm_transient",
@@ -350,3 +354,101 @@ def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, 
     if np.isnan(t).any():
         raise RuntimeError("escape_time_estimate: some seeds never reached the escape level (outside the stable range?)")
     return float(t.mean())
+
+
+@dataclass(frozen=True)
+class EscapeTimes:
+    """Escape times measured on the exact chain, one per replica.
+
+    Attributes
+    ----------
+    alpha : ndarray (R,)     first α with loss below ``level`` (NaN if diverged or not by ``alpha_max``)
+    diverged : ndarray (R,) bool
+    censored : ndarray (R,) bool   still on the plateau at ``alpha_max``
+    level : float            the escape level used
+    N : int
+    """
+
+    alpha: np.ndarray
+    diverged: np.ndarray
+    censored: np.ndarray
+    level: float
+    N: int
+
+
+def _chain_stretch(state, live, N, a, b, lr, noise, seed, start, stop, dalpha, level):
+    """Run replicas ``live`` from α = start to stop; returns (escape times, diverged, last Q, last M)."""
+    Q, M, P = state
+    al = start + dalpha * np.arange(max(int(round((stop - start) / dalpha)), 1) + 1)
+    run = sgd_overlaps(Q[live], M[live], P[live], N, a, b, lr, al - start, noise=noise, seed=seed)
+    return escape_time(al, run.loss, level), np.asarray(run.diverged), run.Q[-1], run.M[-1]
+
+
+def chain_escape_times(Q0, M0, P, N, a, b, lr=None, *, eta=None, noise=0.0, seed=None, level=None,
+                       alpha_max=None, dalpha=None) -> EscapeTimes:
+    """Escape times of the exact finite-N chain (:func:`quadnet.sgd_overlaps`) from given overlaps.
+
+    The chain runs in stretches and drops each replica once it has escaped or diverged, so no
+    replica runs much past its escape; the chain is Markov, so continuing a replica from its last
+    state with fresh random numbers leaves its law unchanged.
+
+    Parameters
+    ----------
+    Q0, M0, P : arrays (R, p, p), (R, p, p*), (p*, p*) or (R, p*, p*)
+        Start overlaps of R replicas (e.g. :func:`quadnet.gaussian_overlaps`).
+    N : int
+        Input dimension.
+    a, b, lr, eta, noise
+        Readouts, step (γ or η, exactly one) and label noise.
+    seed : int, SeedSequence or None
+        Randomness; each stretch draws from its own child stream.
+    level : float or None
+        Escape level; default :func:`escape_level` of this setting.
+    alpha_max : float or None
+        Give up after this α (censored); default 3× the predicted mean escape time + 20/r (P = I)
+        or 400/(aγ).
+    dalpha : float or None
+        Resolution of the recorded loss (escape times are interpolated linearly); default 0.05·4/(4bη)
+        clipped to [0.02, 0.25].
+
+    Returns
+    -------
+    EscapeTimes
+
+    Examples
+    --------
+    >>> Q0, M0, P = gaussian_overlaps(4, 2, 2000, 8, seed=0)
+    >>> out = chain_escape_times(Q0, M0, P, 2000, 0.25, 0.5, eta=0.125, seed=1)
+    >>> out.alpha.shape, bool(np.isfinite(out.alpha).all())
+    ((8,), True)
+    """
+    a = v.positive("a", a, array=False)
+    b = v.positive("b", b, array=False)
+    lr = v.step(lr, eta, a)
+    noise = v.positive("noise", noise, allow_zero=True, array=False)
+    N = v.integer("N", N)
+    Q0, M0, P = (np.asarray(x, dtype=float) for x in (Q0, M0, P))
+    if Q0.ndim != 3 or M0.ndim != 3:
+        raise ValueError(f"Q0 and M0 must be batches (R, p, p) and (R, p, p*), got {Q0.shape} and {M0.shape}")
+    R, p, p_star = M0.shape
+    P = np.broadcast_to(P, (R, p_star, p_star))
+    if level is None:
+        level = escape_level(p, p_star, a, b, lr, noise=noise)
+    r = escape_rate(p, p_star, a, b, lr, noise=noise) if np.allclose(P, np.eye(p_star)) else 4 * b * a * lr
+    if alpha_max is None:
+        alpha_max = 3 * (math.log(N) / (2 * max(r, 1e-3)) + 20 / max(r, 1e-3))
+    dalpha = dalpha or float(np.clip(0.05 / (4 * b * a * lr) * 0.5, 0.02, 0.25))
+    children = np.random.SeedSequence(seed if not isinstance(seed, np.random.SeedSequence) else None) \
+        if not isinstance(seed, np.random.SeedSequence) else seed
+    t = np.full(R, np.nan)
+    diverged = np.zeros(R, dtype=bool)
+    Q, M = Q0.copy(), M0.copy()
+    live, start, stop, k = np.arange(R), 0.0, min(alpha_max, 0.6 * math.log(N) / (2 * max(r, 1e-3))), 0
+    while live.size and start < alpha_max:
+        t_live, div, Q[live], M[live] = _chain_stretch((Q, M, P), live, N, a, b, lr, noise, children.spawn(1)[0],
+                                                       start, stop, dalpha, level)
+        t[live], diverged[live] = t_live, div
+        live = live[np.isnan(t_live) & ~div]
+        start, stop, k = stop, min(alpha_max, stop + 0.5 / max(r, 1e-3)), k + 1
+    censored = np.isnan(t) & ~diverged
+    return EscapeTimes(alpha=t, diverged=diverged, censored=censored, level=float(level), N=N)

@@ -345,12 +345,13 @@ def manifold_critical_lr(p_star, a, b):
     """Step γ_m above which the zero-loss manifold stops attracting the full ODE (P = I):
     γ_m = 1 / (2ab(p* + 2)), i.e. η_m = aγ_m = 1 / (2b(p* + 2)), independent of p.
 
-    Derivation (chapter 2 and the derivations appendix): at a point of the manifold, the part of Q
-    orthogonal to the teacher, Q⊥ = Q − M P⁻¹ Mᵀ, is contracted by the drift at rate 8abγ, while
-    the loss is linear in it (ε₀ ≈ 2ab tr Q⊥), so the γ² term re-injects it at 16a²b²(p* + 2)γ².
-    The growth rate λ(γ) = −8abγ + 16a²b²(p* + 2)γ² of tr Q⊥ changes sign at γ_m. For p = p* = 2,
-    γ_m equals the plateau's γ_c. Above γ_m the run from a Gaussian start settles at a non-zero
-    loss or diverges: :func:`quadnet.step_limits` says which, from which start.
+    Derivation (chapter 2 and the derivations appendix, A.10): at a point of the manifold the
+    eigenvalues w of Q − M Mᵀ along the directions the solution uses (zero on the manifold) obey a
+    closed linear equation. The drift contracts them at rate 8abγ, but the loss is linear in them
+    (ε₀ ≈ 2ab Σ w), so the γ² term re-injects them; their sum grows at
+    λ(γ) = −8abγ + 16a²b²(p* + 2)γ², which changes sign at γ_m. For p = p* = 2, γ_m equals the
+    plateau's γ_c. Above γ_m the run from a Gaussian start settles at a non-zero loss or diverges:
+    :func:`quadnet.step_limits` says which, from which start.
 
     Parameters
     ----------
