@@ -566,9 +566,12 @@ class _Progress:
     """A tqdm bar over ln(1 + α) (with ``progress``), and otherwise one :class:`LongRunWarning` when
     the pace so far says the run needs more than :data:`LONG_RUN_S` more seconds."""
 
+    #: wall time (s) of the first look at the pace (then after 2, 4, 8, ... times as long)
+    FIRST_CHECK_S = 1.0
+
     def __init__(self, enabled: bool, alpha_end: float):
         self.s_end, self.t0 = float(np.log1p(alpha_end)), time.perf_counter()
-        self.alpha_end, self.next_check, self.warned = alpha_end, 1.0, False
+        self.alpha_end, self.next_check, self.warned = alpha_end, self.FIRST_CHECK_S, False
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
@@ -585,7 +588,7 @@ class _Progress:
         elapsed = time.perf_counter() - self.t0
         if self.warned or elapsed < self.next_check or s <= 0:
             return
-        self.next_check *= 2
+        self.next_check = max(2 * self.next_check, elapsed)
         remaining = elapsed * (self.s_end - s) / s  # ln(1+α) advances at a fairly even pace
         if remaining > LONG_RUN_S:
             self.warned = True
