@@ -119,7 +119,8 @@ def ode_rhs(Q, M, P, a, b, lr=None, *, eta=None, noise=0.0, drift_only=False):
     step = v.scalar_param(which, lr if which == "lr" else eta, xp, batch=batch)
     lr = step if which == "lr" else step / a
     n = v.scalar_param("noise", noise, xp, allow_zero=True, batch=batch)
-    dQ, dM = _rhs(Q, M, P, a, b, lr, n * n, bool(drift_only), xp)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, by name
+        dQ, dM = _rhs(Q, M, P, a, b, lr, n * n, bool(drift_only), xp)
     if not (bool(xp.all(xp.isfinite(dQ))) and bool(xp.all(xp.isfinite(dM)))):
         raise ValueError(
             "ode_rhs overflows float64 for these inputs (it is cubic in Q and quadratic in aγ): "

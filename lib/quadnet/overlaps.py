@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import _validate as v
 from ._common import extended as _extended
 from ._common import fro2 as _fro2
@@ -121,7 +123,8 @@ def population_loss(Q: Any, M: Any, P: Any, a: Any, b: Any, noise: Any = 0.0) ->
     a = v.scalar_param("a", a, xp, batch=batch)
     b = v.scalar_param("b", b, xp, batch=batch)
     n = v.scalar_param("noise", noise, xp, allow_zero=True, batch=batch)
-    loss = _loss_extended(Q, M, P, a, b, n * n, xp)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, by name
+        loss = _loss_extended(Q, M, P, a, b, n * n, xp)
     if not bool(xp.all(xp.isfinite(loss))):
         raise ValueError(
             "population_loss overflows float64 for these inputs: a·tr Q and b·tr P enter squared "
