@@ -1,4 +1,5 @@
 """ODE right-hand side against Monte Carlo of actual SGD steps; the integrator against RK4."""
+
 import numpy as np
 import pytest
 
@@ -164,7 +165,9 @@ def gaussian_nodes(C, k=4, extra=0):
     return np.concatenate([U, Z[:, r:]], axis=1), Wt
 
 
-@pytest.mark.parametrize("p,p_star,a,b,lr,noise", [(4, 2, 0.25, 0.5, 0.6, 0.0), (2, 3, 0.7, 0.3, 0.4, 0.5), (3, 1, 0.2, 1.1, 0.9, 0.0)])
+@pytest.mark.parametrize(
+    "p,p_star,a,b,lr,noise", [(4, 2, 0.25, 0.5, 0.6, 0.0), (2, 3, 0.7, 0.3, 0.4, 0.5), (3, 1, 0.2, 1.1, 0.9, 0.0)]
+)
 def test_rhs_equals_exact_gaussian_expectation_of_the_update(rng, p, p_star, a, b, lr, noise):
     """Deterministic check: E over (λ, ν) ~ N(0, C) of the per-step changes, N·ΔQ → 4aγ e λλᵀ
     + 4a²γ² e² λλᵀ and N·ΔM = 2aγ e λνᵀ (|x|²/N → 1), by Gauss–Hermite quadrature, exact for
@@ -266,8 +269,9 @@ def _reference_bdf(Q0, M0, P, a, b, lr, alphas, drift_only):
         dQ, dM = _rhs(y[: p * p].reshape(p, p), y[p * p :].reshape(p, ps), P, a, b, lr, 0.0, drift_only, np)
         return np.concatenate([dQ.ravel(), dM.ravel()])
 
-    sol = solve_ivp(f, (0, alphas[-1]), np.concatenate([Q0.ravel(), M0.ravel()]), method="BDF", t_eval=alphas,
-                    rtol=1e-9, atol=1e-12)
+    sol = solve_ivp(
+        f, (0, alphas[-1]), np.concatenate([Q0.ravel(), M0.ravel()]), method="BDF", t_eval=alphas, rtol=1e-9, atol=1e-12
+    )
     Q, M = sol.y[: p * p].T.reshape(-1, p, p), sol.y[p * p :].T.reshape(-1, p, ps)
     return np.array([float(qn.population_loss(q, m, P, a, b)) for q, m in zip(Q, M)])
 

@@ -1,4 +1,5 @@
 """Bad input raises ValueError/TypeError naming the parameter, never a NaN deep inside."""
+
 import numpy as np
 import pytest
 
@@ -77,7 +78,11 @@ Q2, M21 = np.eye(2), np.zeros((2, 1))
         (lambda: qn.integrate_ode(Q2, M21, np.eye(1), 1, 1, 0.1, "0 1"), TypeError, "alphas"),
         (lambda: qn.ode_rhs(Q2, M21, np.eye(1), 1, 1, "0.1"), TypeError, "lr"),
         (lambda: qn.sgd_overlaps(-Q2, M21, np.eye(1), 50, 1, 1, 0.1, [0, 1]), ValueError, "Q0"),
-        (lambda: qn.sgd_weights(np.ones((2, 5)), np.ones((1, 5)), 1, 1, 0.1, [0, 1], dtype="float99"), TypeError, "dtype"),
+        (
+            lambda: qn.sgd_weights(np.ones((2, 5)), np.ones((1, 5)), 1, 1, 0.1, [0, 1], dtype="float99"),
+            TypeError,
+            "dtype",
+        ),
         (lambda: qn.init_student(2, 5, seed=0, backend="numpy", dtype=np.int64), ValueError, "dtype"),
         (lambda: qn.escape_time([0, 2, 1], np.ones(3), 0.5), ValueError, "alpha"),
         (lambda: qn.escape_time("abc", np.ones(3), 0.5), TypeError, "alpha"),
@@ -112,7 +117,7 @@ def test_psd_check_tolerates_rounding_and_finite_difference_probes():
     them, as a finite-difference Jacobian makes, are accepted; a real violation is not."""
     p, ps, a, b = 4, 2, 0.25, 0.5
     O = np.linalg.qr(np.random.default_rng(0).standard_normal((p, ps)))[0]
-    Q, M = (b / a) * O @ O.T, np.sqrt(b / a) * O       # C has p zero eigenvalues
+    Q, M = (b / a) * O @ O.T, np.sqrt(b / a) * O  # C has p zero eigenvalues
     for h in (0.0, 1e-7, -1e-7, 1e-6):
         Qh = Q.copy()
         Qh[0, 1] += h
@@ -141,9 +146,9 @@ def test_step_above_critical_warns_and_still_reports_divergence():
     assert issubclass(qn.CriticalStepWarning, RuntimeWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("error", qn.CriticalStepWarning)
-        qn.integrate_ode(Q0, M0, P, a, b, 0.9 * gc, al[:3])                    # below: silent
-        qn.integrate_ode(Q0, M0, P, a, b, 3 * gc, al[:3], drift_only=True)     # gradient flow: silent
-        qn.integrate_ode(Q0, M0, 2.0 * P, a, b, 3 * gc, al[:3])                # P ≠ I: no γ_c known
+        qn.integrate_ode(Q0, M0, P, a, b, 0.9 * gc, al[:3])  # below: silent
+        qn.integrate_ode(Q0, M0, P, a, b, 3 * gc, al[:3], drift_only=True)  # gradient flow: silent
+        qn.integrate_ode(Q0, M0, 2.0 * P, a, b, 3 * gc, al[:3])  # P ≠ I: no γ_c known
 
 
 # --- issue 11 item 8 and issue 12 item 3: errors that name the parameter and the allowed range
@@ -185,7 +190,9 @@ def test_parameter_array_of_the_wrong_shape_names_it(fn):
     """Before: "operands could not be broadcast together with shapes (3,) (2,)"."""
     Qb, Mb = np.stack([Q4, Q4]), np.stack([M4 + 0.01, M4])
     args = (Qb, Mb, I2, np.array([0.25, 0.3, 0.4]), 0.5) + ((0.3,) if fn == "ode_rhs" else ())
-    with pytest.raises(ValueError, match=r"a has shape \(3,\), which does not broadcast against the batch shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"a has shape \(3,\), which does not broadcast against the batch shape \(2,\)"
+    ):
         getattr(qn, fn)(*args)
     with pytest.raises(TypeError, match="a must be a scalar"):
         qn.integrate_ode(Qb, Mb, I2, np.array([0.25, 0.3]), 0.5, 0.3, [0, 1])
@@ -259,9 +266,11 @@ def test_shape_errors_blame_the_argument_at_fault():
     with pytest.raises(ValueError, match=r"^M must have shape .* looks transposed"):
         qn.population_loss(Q4, M4.T, I2, 0.25, 0.5)
     W, Ws = np.ones((4, 50)), np.ones((2, 50))
-    for call in (lambda: qn.integrate_ode(W, Ws, I2, 0.25, 0.5, 0.3, [0, 1]),
-                 lambda: qn.population_loss(W, Ws, I2, 0.25, 0.5),
-                 lambda: qn.ode_rhs(Q4, np.ones((4, 50)), I2, 0.25, 0.5, 0.3)):
+    for call in (
+        lambda: qn.integrate_ode(W, Ws, I2, 0.25, 0.5, 0.3, [0, 1]),
+        lambda: qn.population_loss(W, Ws, I2, 0.25, 0.5),
+        lambda: qn.ode_rhs(Q4, np.ones((4, 50)), I2, 0.25, 0.5, 0.3),
+    ):
         with pytest.raises(ValueError, match="overlaps_from_weights"):
             call()
     with pytest.raises(ValueError, match=r"^P must be a square"):

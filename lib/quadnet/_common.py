@@ -3,6 +3,7 @@ two axes, the lifting of scalar parameters for matrix broadcasting, and extended
 
 Imports nothing from the package, so every module may use it.
 """
+
 from __future__ import annotations
 
 from typing import Any

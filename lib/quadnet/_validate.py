@@ -1,4 +1,5 @@
 """Input checks shared by the public functions: clear errors that name the parameter."""
+
 from __future__ import annotations
 
 import numbers
@@ -8,15 +9,15 @@ import numpy as np
 
 from .backend import to_numpy
 
-
 #: largest accepted value of a model parameter (a, b, γ, η, σ, ...). Every quantity computed from
 #: them is a polynomial of degree ≤ 6 in the parameters, so with each below 1e50 and O(1)
 #: overlaps nothing overflows float64 (≈ 1.8e308); physical values are O(1).
 LARGEST = 1e50
 
 
-def positive(name: str, value: Any, *, allow_zero: bool = False, array: bool = True,
-             maximum: float | None = LARGEST) -> Any:
+def positive(
+    name: str, value: Any, *, allow_zero: bool = False, array: bool = True, maximum: float | None = LARGEST
+) -> Any:
     """A finite positive number (or an array of them, broadcastable over a batch).
 
     Parameters
@@ -216,8 +217,10 @@ def weight_pair(W: Any, W_star: Any, xp: Any) -> tuple[Any, Any]:
     return W, W_star
 
 
-_WEIGHTS_HINT = ("these look like weights (rows of length N), not overlaps: compute the overlaps with "
-                 "quadnet.overlaps_from_weights(W, W_star)")
+_WEIGHTS_HINT = (
+    "these look like weights (rows of length N), not overlaps: compute the overlaps with "
+    "quadnet.overlaps_from_weights(W, W_star)"
+)
 
 
 def _overlap_shapes(Q: Any, M: Any, P: Any, names: tuple[str, str, str]) -> None:
@@ -225,7 +228,7 @@ def _overlap_shapes(Q: Any, M: Any, P: Any, names: tuple[str, str, str]) -> None
     M must be (p, p*) with p from Q and p* from P; a transposed M, or weights passed for overlaps,
     are named as such."""
     nQ, nM, nP = names
-    looks_like_weights = (Q.shape[-1] != Q.shape[-2] and Q.shape[-1] == M.shape[-1] and Q.shape[-1] > Q.shape[-2])
+    looks_like_weights = Q.shape[-1] != Q.shape[-2] and Q.shape[-1] == M.shape[-1] and Q.shape[-1] > Q.shape[-2]
     for name, S, what in ((nQ, Q, "p, p"), (nP, P, "p*, p*")):
         if S.shape[-1] != S.shape[-2]:
             hint = f"; {_WEIGHTS_HINT}" if looks_like_weights else ""
@@ -248,8 +251,9 @@ def _overlap_shapes(Q: Any, M: Any, P: Any, names: tuple[str, str, str]) -> None
     raise ValueError(f"{expected}, got {M.shape}")
 
 
-def overlap_triple(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = ("Q", "M", "P"),
-                   psd: bool = True) -> tuple[Any, Any, Any]:
+def overlap_triple(
+    Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = ("Q", "M", "P"), psd: bool = True
+) -> tuple[Any, Any, Any]:
     """Check Q (..., p, p), M (..., p, p*), P (..., p*, p*) and return them as float64 arrays.
 
     Parameters
@@ -287,7 +291,7 @@ def overlap_triple(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, st
     >>> v.overlap_triple(np.eye(3), np.zeros((2, 3)), np.eye(2), np, names=("Q0", "M0", "P"))
     Traceback (most recent call last):
     ...
-    ValueError: M0 must have shape (..., p, p*) = (..., 3, 2) (p from Q0 (3, 3), p* from P (2, 2)), got (2, 3): it looks transposed (pass M0ᵀ, i.e. swap its last two axes)
+    ValueError: M0 must have shape (..., p, p*) = (..., 3, 2) (p from Q0 (3, 3), p* from P (2, 2)), got (2, 3): ...
     """
     nQ, nM, nP = names
     Q = finite_array(nQ, Q, xp, min_ndim=2)
@@ -310,8 +314,9 @@ def overlap_triple(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, st
 PSD_TOL = 1e-6
 
 
-def psd_gram(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = ("Q", "M", "P"),
-             tol: float = PSD_TOL) -> None:
+def psd_gram(
+    Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = ("Q", "M", "P"), tol: float = PSD_TOL
+) -> None:
     """Raise ``ValueError`` unless Q and P are symmetric (up to ``tol`` × the largest entry of C)
     and C = [[Q, M], [Mᵀ, P]] is positive semidefinite (eigenvalues ≥ −``tol`` × tr C), per batch
     element. Inputs: validated float64 arrays whose batch shapes broadcast. Cost: one Cholesky
@@ -331,7 +336,9 @@ def psd_gram(Q: Any, M: Any, P: Any, xp: Any, *, names: tuple[str, str, str] = (
         for name, S in ((nQ, Q), (nP, P)):
             asym = xp.max(xp.abs(S - xp.swapaxes(S, -1, -2)), axis=(-2, -1))
             if not bool(xp.all(asym <= tol * xp.max(xp.abs(S), axis=(-2, -1)))):
-                raise ValueError(f"{name} must be symmetric (an overlap matrix), got an asymmetry of {float(xp.max(asym)):.3g}")
+                raise ValueError(
+                    f"{name} must be symmetric (an overlap matrix), got an asymmetry of {float(xp.max(asym)):.3g}"
+                )
     trace = xp.trace(C, axis1=-2, axis2=-1)
     if xp is np and bool(np.all(trace >= 0)):
         try:  # fast path: C + tol·tr C·I has a Cholesky factor ⇒ every eigenvalue ≥ −tol·tr C
@@ -388,7 +395,7 @@ def scalar_param(name: str, value: Any, xp: Any, *, allow_zero: bool = False, ba
     >>> v.scalar_param("a", np.ones(3), np, batch=(2,))
     Traceback (most recent call last):
     ...
-    ValueError: a has shape (3,), which does not broadcast against the batch shape (2,) of the overlaps: give one value, or one per batch element
+    ValueError: a has shape (3,), which does not broadcast against the batch shape (2,) of the overlaps: ...
     """
     positive(name, value, allow_zero=allow_zero)
     arr = np.asarray(to_numpy(value), dtype=float)

@@ -10,6 +10,7 @@ so, flattening W row-major (index i·N + n),
     H[(i,n),(j,m)] = (4a²/N²) [W_in W_jm + W_im W_jn + (WWᵀ)_ij δ_nm]
                      − (2a/N) tr D δ_ij δ_nm − (4a/N) δ_ij D_nm.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,7 +40,9 @@ def _check_w(W, W_star, a, b):
     if W.shape[1] != W_star.shape[1]:
         raise ValueError(f"W and W_star must share N, got {W.shape} and {W_star.shape}")
     if min(W.shape + W_star.shape) < 1:
-        raise ValueError(f"W and W_star must have p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
+        raise ValueError(
+            f"W and W_star must have p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}"
+        )
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     return W, W_star, a, b, xp
@@ -113,15 +116,14 @@ def hessian(W: Any, W_star: Any, a: Any, b: Any) -> Any:
     W, W_star, a, b, xp = _check_w(W, W_star, a, b)
     p, N = W.shape
     if (p * N) ** 2 * 8 > 2**31:
-        raise ValueError(f"p·N = {p * N} gives a Hessian over 2 GiB (its construction peaks at ~3.6× that); use N ≤ {int(2**14 / p)} for spectra")
+        raise ValueError(
+            f"p·N = {p * N} gives a Hessian over 2 GiB (its construction peaks at ~3.6× that); "
+            f"use N ≤ {int(2**14 / p)} for spectra"
+        )
     D = _D(W, W_star, a, b, xp)
     c = 4 * a * a / (N * N)
     eye_p, eye_N = xp.eye(p), xp.eye(N)
-    H = c * (
-        xp.einsum("in,jm->injm", W, W)
-        + xp.einsum("im,jn->injm", W, W)
-        + xp.einsum("ij,nm->injm", W @ W.T, eye_N)
-    )
+    H = c * (xp.einsum("in,jm->injm", W, W) + xp.einsum("im,jn->injm", W, W) + xp.einsum("ij,nm->injm", W @ W.T, eye_N))
     H -= (2 * a / N) * xp.trace(D) * xp.einsum("ij,nm->injm", eye_p, eye_N)
     H -= (4 * a / N) * xp.einsum("ij,nm->injm", eye_p, D)
     return H.reshape(p * N, p * N)

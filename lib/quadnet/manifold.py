@@ -4,6 +4,7 @@ Zero loss ⇔ a WᵀW = b W*ᵀW* ⇔ W = √(b/a) O W* with OᵀO = I_{p*}: in 
 Q = (b/a) O Oᵀ, a Stiefel manifold of dimension p p* − p*(p*+1)/2. The point closest to W(0)
 maximizes tr(Oᵀ M(0)) (orthogonal Procrustes): O* = polar(M(0)). Chapters 5 and 6 of the book.
 """
+
 from __future__ import annotations
 
 import warnings

@@ -2,6 +2,7 @@
 
 Weights have O(1) components and row norms ≈ √N; overlaps are normalized by N.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -59,8 +60,9 @@ def role_seed(seed: Any, role: str) -> Any:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         return np.random.SeedSequence(int(seed), spawn_key=(_ROLE_KEY[role],))
     if isinstance(seed, np.random.SeedSequence):
-        return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (_ROLE_KEY[role],),
-                                      pool_size=seed.pool_size)
+        return np.random.SeedSequence(
+            seed.entropy, spawn_key=tuple(seed.spawn_key) + (_ROLE_KEY[role],), pool_size=seed.pool_size
+        )
     return seed
 
 
@@ -98,7 +100,8 @@ def make_rng(seed: Any = None, backend: Any = None, *, role: str | None = None):
     """
     xp = get_backend(backend)
     if isinstance(seed, (bool, np.bool_)) or (
-        seed is not None and not isinstance(seed, (int, np.integer, np.random.SeedSequence, np.random.Generator))
+        seed is not None
+        and not isinstance(seed, (int, np.integer, np.random.SeedSequence, np.random.Generator))
         and not type(seed).__module__.startswith("cupy")
     ):
         raise TypeError(f"seed must be an int, a SeedSequence, a Generator or None, got {type(seed).__name__}")
@@ -194,8 +197,16 @@ def teacher(p_star: int, N: int, *, seed: Any = None, backend: Any = None):
     return xp.ascontiguousarray((Qf.T * N**0.5).astype(xp.float64))
 
 
-def init_student(p: int, N: int, *, q0: float = 1.0, replicas: int | None = None, seed: Any = None,
-                 backend: Any = None, dtype: Any = None):
+def init_student(
+    p: int,
+    N: int,
+    *,
+    q0: float = 1.0,
+    replicas: int | None = None,
+    seed: Any = None,
+    backend: Any = None,
+    dtype: Any = None,
+):
     """Student weights with i.i.d. N(0, q0) entries: shape (p, N), or (replicas, p, N).
 
     Then Q(0) ≈ q0 I and M(0) has O(N^{-1/2}) entries.

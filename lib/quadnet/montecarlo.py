@@ -1,4 +1,5 @@
 """Monte Carlo estimates on sampled inputs, for checking closed forms in the book."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

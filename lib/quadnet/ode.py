@@ -23,6 +23,7 @@ beyond α ~ 10⁵. The right-hand side and the loss are therefore evaluated in e
 (``numpy.longdouble`` where it is finer than float64, see ``quadnet._common.EXTENDED``) on a float64
 state; α = 10⁷ then takes about as many steps as α = 10⁵.
 """
+
 from __future__ import annotations
 
 import time
@@ -35,7 +36,6 @@ import numpy as np
 from . import _validate as v
 from ._common import EXTENDED, HAS_EXTENDED
 from ._common import T as _T
-from ._common import extended as _extended
 from ._common import squeeze as _squeeze
 from ._common import tr as _tr
 from ._divergence import BLOWUP, Divergence, check_blowup
@@ -321,12 +321,30 @@ def _setup(Q0, M0, P, a, b, lr, eta, alphas, noise, drift_only, rtol, atol, blow
     al = v.alphas(alphas)
     batch = v.batch_shape(Q0, M0, P)
     if 0 in batch:
-        raise ValueError(f"Q0, M0, P have an empty batch (batch shape {batch}): integrate_ode needs at least one element")
+        raise ValueError(
+            f"Q0, M0, P have an empty batch (batch shape {batch}): integrate_ode needs at least one element"
+        )
     p, ps = M0.shape[-2:]
-    flat = [np.ascontiguousarray(np.broadcast_to(to_numpy(x), batch + x.shape[-2:]).reshape((-1,) + x.shape[-2:]))
-            for x in (Q0, M0, P)]
-    setup = _Setup(*flat, batch, a, b, lr, noise * noise, bool(drift_only), bool(track_init), al, rtol, atol,
-                   check_blowup(blowup), _solver_class(method), xp)
+    flat = [
+        np.ascontiguousarray(np.broadcast_to(to_numpy(x), batch + x.shape[-2:]).reshape((-1,) + x.shape[-2:]))
+        for x in (Q0, M0, P)
+    ]
+    setup = _Setup(
+        *flat,
+        batch,
+        a,
+        b,
+        lr,
+        noise * noise,
+        bool(drift_only),
+        bool(track_init),
+        al,
+        rtol,
+        atol,
+        check_blowup(blowup),
+        _solver_class(method),
+        xp,
+    )
     _check_start_finite(setup)
     if not drift_only:
         warn_above_critical("integrate_ode", P, xp, p, ps, a, b, lr, noise, stacklevel=4)
@@ -577,8 +595,12 @@ class _Progress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=self.s_end, desc="integrate_ode", unit="", bar_format=(
-                "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"))
+            self.bar = tqdm(
+                total=self.s_end,
+                desc="integrate_ode",
+                unit="",
+                bar_format=("{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"),
+            )
 
     def update(self, alpha: float) -> None:
         s = float(np.log1p(alpha))
@@ -597,7 +619,8 @@ class _Progress:
                 f"integrate_ode: α = {alpha:.3g} of {self.alpha_end:.3g} after {elapsed:.0f} s; at this pace about "
                 f"{remaining:.0f} s remain. progress=True shows a bar; Ctrl-C stops the run and raises "
                 "quadnet.RunInterrupted, whose .trajectory holds the outputs computed so far",
-                LongRunWarning, stacklevel=4,
+                LongRunWarning,
+                stacklevel=4,
             )
 
     def close(self) -> None:
@@ -624,8 +647,15 @@ def _crossing(system: _System, dense, t_old: float, t_new: float) -> float:
     from scipy.optimize import brentq
 
     try:
-        return float(brentq(lambda t: system.margin(dense(t)), t_old, t_new, xtol=4 * np.finfo(float).eps,
-                            rtol=4 * np.finfo(float).eps))
+        return float(
+            brentq(
+                lambda t: system.margin(dense(t)),
+                t_old,
+                t_new,
+                xtol=4 * np.finfo(float).eps,
+                rtol=4 * np.finfo(float).eps,
+            )
+        )
     except ValueError:  # no sign change inside (the margin was ≤ 0 from the start): stop at once
         return t_old
 
@@ -635,8 +665,9 @@ def _new_solver(cls, system: _System, t0: float, y0: np.ndarray, t_end: float):
     return cls(system, t0, y0, t_end, rtol=s.rtol, atol=s.atol, **system.options(cls))
 
 
-def _run_segment(system: _System, rows: np.ndarray, t0: float, y0: np.ndarray, t_end: float, out: _Outputs,
-                 bar: _Progress) -> _Stop:
+def _run_segment(
+    system: _System, rows: np.ndarray, t0: float, y0: np.ndarray, t_end: float, out: _Outputs, bar: _Progress
+) -> _Stop:
     """Step the solver from (t0, y0) to ``t_end``, filling ``out``; stop early at a blow-up
     or a stall. Near a finite-α blow-up an implicit solver can stall ("step size too small")
     before the blow-up shows; LSODA's switching gets through, so a stalled solver hands over to it."""
@@ -836,7 +867,8 @@ def integrate_ode(
         warnings.warn(
             f"integrate_ode: this platform has no long double finer than float64, so beyond α ≈ 1e5 rounding "
             f"limits the solver's step and the run to α = {s.alphas[-1]:.3g} needs ∝ α steps (minutes at 1e7)",
-            LongRunWarning, stacklevel=2,
+            LongRunWarning,
+            stacklevel=2,
         )
     out = _Outputs(s)
     tracker = Divergence(np.trace(s.Q0, axis1=1, axis2=2), np.trace(s.P, axis1=1, axis2=2), s.a, s.b, s.blowup)

@@ -9,6 +9,7 @@ D = (b W*ᵀW* − a WᵀW)/N the error is y − ŷ = xᵀDx (+ σξ), hence
 The first line shows ε_g ≥ σ²/2 for overlaps of actual weights; the second, in which O(1) terms
 cancel to ε_g near the zero-loss manifold, is what is computed (chapter 1 of the book).
 """
+
 from __future__ import annotations
 
 from typing import Any

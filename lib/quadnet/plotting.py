@@ -2,6 +2,7 @@
 
 Never selects a Matplotlib backend: notebooks keep their inline backend.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

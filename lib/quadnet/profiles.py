@@ -6,6 +6,7 @@
 
 Chapters write ``N = profile().pick(quick=500, default=4000, paper=10**6)``.
 """
+
 from __future__ import annotations
 
 import os
