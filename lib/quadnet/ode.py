@@ -455,20 +455,25 @@ TAIL_ETA_ALPHA = 1e3
 
 class _System:
     """The ODE of the batch elements ``rows``, packed as one flat state y (float64): per element
-    [Q.ravel(), M.ravel(), R.ravel() (with track_init)]; right-hand side in extended precision.
+    [Q.ravel(), M.ravel(), R.ravel() (with track_init)].
 
-    With an ``anchor`` (a flat state in extended precision, used in the late-time tail) the solver's
-    variable is the deviation y = state − anchor, and the right-hand side and the loss are evaluated
-    through :class:`_Split` parts: near the manifold the deviation is small, so its relative
-    precision, the solver's tolerance on it and the rounding of f all scale with it instead of with
-    the O(1) overlaps (measured: ε at α = 10⁷ to ~1e-5 relative instead of a few percent)."""
+    Without an anchor (before the tail) the right-hand side is evaluated in float64, as it always
+    was. With an ``anchor`` (a flat state in extended precision, used in the late-time tail) the
+    solver's variable is the deviation y = state − anchor, and the right-hand side and the loss are
+    evaluated in extended precision through :class:`_Split` parts: near the manifold the deviation
+    is small, so its relative precision, the solver's tolerance on it and the rounding of f all
+    scale with it instead of with the O(1) overlaps (measured: ε at α = 10⁷ to ~1e-5 relative
+    instead of a few percent, and no step-size cap from rounding). Losses reported at the outputs
+    are always evaluated in extended precision."""
 
     def __init__(self, s: _Setup, rows: np.ndarray, limit: np.ndarray, anchor: np.ndarray | None = None):
         self.s, self.m, self.limit, self.anchor = s, rows.size, limit, anchor
         self.p, self.ps = s.M0.shape[-2:]
         self.k = self.p * self.p + self.p * self.ps + (self.p * self.p if s.track_init else 0)
-        self.P = s.P[rows].astype(EXTENDED)
-        self.M_init = s.M0[rows].astype(EXTENDED) if s.track_init else None
+        # the tail computes in extended precision, the rest in float64
+        dtype = EXTENDED if anchor is not None else np.float64
+        self.P, self.P_ext = s.P[rows].astype(dtype), s.P[rows].astype(EXTENDED)
+        self.M_init = s.M0[rows].astype(dtype) if s.track_init else None
 
     def pack(self, Q, M, R=None) -> np.ndarray:
         """(m, p, p), (m, p, p*)[, (m, p, p)] → flat state (dtype of the inputs)."""
@@ -492,10 +497,11 @@ class _System:
             return y
         return y + (self.anchor if y.ndim == 1 else self.anchor[:, None])
 
-    def _parts(self, y):
-        """(Q, M, R) for the right-hand side and the loss: extended arrays, or :class:`_Split` parts."""
+    def _parts(self, y, dtype=np.float64):
+        """(Q, M, R) for the right-hand side and the loss: arrays of ``dtype`` without an anchor,
+        else :class:`_Split` parts in extended precision."""
         if self.anchor is None:
-            return self.unpack(np.asarray(y).astype(EXTENDED)), np
+            return self.unpack(np.asarray(y).astype(dtype)), np
         d, base = self.unpack(np.asarray(y).astype(EXTENDED)), self.unpack(self.anchor)
         if d[0].ndim > base[0].ndim:  # several times at once: broadcast the anchor over them
             base = tuple(None if x is None else x[None] for x in base)
@@ -516,8 +522,8 @@ class _System:
     def values(self, ys) -> tuple:
         """States (m·k, n) → float64 Q, M, R (n, m, ...) and the loss (n, m), the loss from the
         extended (or split) state before its rounding to float64."""
-        (Q, M, _), xp = self._parts(ys)
-        loss = _loss(Q, M, self.P[None], self.s.a, self.s.b, self.s.noise2, xp)
+        (Q, M, _), xp = self._parts(ys, EXTENDED)
+        loss = _loss(Q, M, self.P_ext[None], self.s.a, self.s.b, self.s.noise2, xp)
         if xp is _SplitModule:
             loss = np.maximum(loss.total(), 0.5 * self.s.noise2)
         Qf, Mf, Rf = self.unpack(self.full(ys).astype(np.float64))
