@@ -377,3 +377,16 @@ def test_eta_and_lr_give_the_same_run(rng):
         qn.ode_rhs(Q0, M0, P, a, b)
     with pytest.raises(ValueError, match="eta"):
         qn.ode_rhs(Q0, M0, P, a, b, eta=-1.0)
+
+
+def test_rhs_is_smooth_off_the_gram_set_at_the_manifold():
+    """The γ² term uses the loss polynomial unclipped: the clip at ε ≥ σ²/2 is for reported losses.
+    At a zero-loss point, M → M ± hM leaves the Gram set with ε = ∓4ab‖M‖² h + O(h²); a clipped
+    loss would make the second difference O(h) (≈ 1e-6 here) instead of O(h²) (≈ 1e-12), and the
+    finite-difference Jacobians of chapter 2 wrong."""
+    p, ps, a, b, lr, h = 4, 2, 0.25, 0.5, 0.5, 1e-6
+    O = np.linalg.qr(np.random.default_rng(0).standard_normal((p, ps)))[0]
+    Q, M = qn.solution_overlaps(O, a, b)
+    P = np.eye(ps)
+    f0, fp, fm = (qn.ode_rhs(Q, M + s * h * M, P, a, b, lr)[0] for s in (0, 1, -1))
+    assert np.max(np.abs(fp + fm - 2 * f0)) < 1e-9

@@ -40,7 +40,7 @@ from ._common import squeeze as _squeeze
 from ._common import tr as _tr
 from ._divergence import BLOWUP, Divergence, check_blowup
 from .backend import array_module, asarray, to_numpy
-from .overlaps import _loss, _loss_extended
+from .overlaps import _loss, _loss_extended, _loss_polynomial
 from .theory import warn_above_critical
 
 __all__ = ["ode_rhs", "integrate_ode", "Trajectory", "RunInterrupted", "LongRunWarning"]
@@ -55,7 +55,7 @@ def _rhs(Q, M, P, a, b, lr, noise2, drift_only, xp):
     G = b * MMt - a * QQ
     dQ = 4 * a * lr * (trD * Q + 2 * G)
     if not drift_only:
-        two_eps = 2 * _loss(Q, M, P, a, b, 0.0, xp)[..., None, None] + noise2
+        two_eps = 2 * _loss_polynomial(Q, M, P, a, b, 0.0, xp)[..., None, None] + noise2
         MMtQ = MMt @ Q
         cubic = b * b * (M @ P @ _T(M, xp)) - a * b * (MMtQ + _T(MMtQ, xp)) + a * a * (QQ @ Q)
         dQ = dQ + 4 * (a * lr) ** 2 * (two_eps * Q + 4 * trD * G + 8 * cubic)

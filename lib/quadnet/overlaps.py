@@ -53,6 +53,17 @@ def trace_D(Q: Any, P: Any, a: Any, b: Any, xp: Any) -> Any:
     return _squeeze(b) * _tr(P, xp) - _squeeze(a) * _tr(Q, xp)
 
 
+def _loss_polynomial(Q: Any, M: Any, P: Any, a: Any, b: Any, noise2: Any, xp: Any) -> Any:
+    """The expanded formula for ε_g on validated arrays (any float dtype), not clipped: a smooth
+    polynomial of the overlaps also off the Gram set, as the ODE's right-hand side needs (its
+    finite-difference Jacobians probe such points)."""
+    a_, b_ = _squeeze(a), _squeeze(b)
+    trD = b_ * _tr(P, xp) - a_ * _tr(Q, xp)
+    return (
+        0.5 * trD**2 + b_**2 * _fro2(P, xp) - 2 * a_ * b_ * _fro2(M, xp) + a_**2 * _fro2(Q, xp) + 0.5 * _squeeze(noise2)
+    )
+
+
 def _loss(Q: Any, M: Any, P: Any, a: Any, b: Any, noise2: Any, xp: Any) -> Any:
     """ε_g on validated arrays (any float dtype), clipped at its exact lower bound σ²/2.
 
@@ -60,11 +71,8 @@ def _loss(Q: Any, M: Any, P: Any, a: Any, b: Any, noise2: Any, xp: Any) -> Any:
     rounds to values as low as −(a few ulp) × (b tr P)² on the manifold, which the clip removes.
     NaN (a diverged run) stays NaN.
     """
-    a_, b_ = _squeeze(a), _squeeze(b)
-    trD = b_ * _tr(P, xp) - a_ * _tr(Q, xp)
     floor = 0.5 * _squeeze(noise2)
-    value = 0.5 * trD**2 + b_**2 * _fro2(P, xp) - 2 * a_ * b_ * _fro2(M, xp) + a_**2 * _fro2(Q, xp) + floor
-    return xp.maximum(value, floor)
+    return xp.maximum(_loss_polynomial(Q, M, P, a, b, noise2, xp), floor)
 
 
 def _loss_extended(Q: Any, M: Any, P: Any, a: Any, b: Any, noise2: Any, xp: Any) -> Any:
