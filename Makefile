@@ -57,7 +57,10 @@ UPLOT_SITE      := $(UPLOT_VENDOR)/site
 UPLOT_STAMP     := $(UPLOT_VENDOR)/.uplot-$(UPLOT_VERSION)
 
 # Steps of `make test`, in order.
-TEST_STEPS := test-unit test-notebooks test-book test-site test-browser
+TEST_STEPS := lint test-unit test-doctest test-notebooks test-book test-site test-browser
+
+# What ruff lints and formats (settings in pyproject.toml).
+LINT_PATHS := lib tests benchmarks book
 
 # Each pytest step writes a JUnit report; `make test` closes with one line summing them all.
 PYTEST_REPORT = --junitxml=$(JUNIT)/$@.xml
@@ -78,7 +81,7 @@ define pytest_may_be_empty
 	$(BIN)/pytest $(1) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make: no tests collected for '$(1)'; step passes"; else exit $$rc; fi; }
 endef
 
-.PHONY: help venv .venv mathjax uplot book test $(TEST_STEPS) bench clean
+.PHONY: help venv .venv mathjax uplot book test $(TEST_STEPS) format bench clean
 
 help: ## list the targets
 	@echo "Targets (variables: PROFILE=$(PROFILE), XDIST=$(XDIST), PYTHON=$(PYTHON)):"
@@ -148,19 +151,30 @@ test: $(STAMP) ## run every check CI runs: unit, notebooks, site build, site and
 	@echo; echo "==== make test: all steps passed ($(TEST_STEPS))"
 	@$(BIN)/python -c "$$JUNIT_SUMMARY"
 
+lint: $(STAMP) ## (0) ruff check and ruff format --check (no changes made; `make format` applies them)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: $(STAMP) ## apply ruff's import sorting, safe fixes and formatting to $(LINT_PATHS)
+	$(BIN)/ruff check --fix --select I $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
 test-unit: $(STAMP) ## (1) unit tests of quadnet and notebook hygiene
 	$(BIN)/pytest -m "not site and not browser" -n $(XDIST) $(PYTEST_REPORT) tests
 
-test-notebooks: $(STAMP) ## (2) execute every book/*.ipynb with nbmake, quick profile
+test-doctest: $(STAMP) ## (2) the Examples sections of every docstring in lib/quadnet (pytest --doctest-modules)
+	$(BIN)/pytest --doctest-modules -p no:cacheprovider $(PYTEST_REPORT) lib/quadnet
+
+test-notebooks: $(STAMP) ## (3) execute every book/*.ipynb with nbmake, quick profile
 	QUADNET_PROFILE=quick $(BIN)/pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) -n $(XDIST) $(PYTEST_REPORT) book/
 
-test-book: $(STAMP) ## (3) site build with the quick profile, warnings as errors
+test-book: $(STAMP) ## (4) site build with the quick profile, warnings as errors
 	$(MAKE) --no-print-directory book PROFILE=quick
 
-test-site: $(STAMP) ## (4) checks of the built HTML in _build/html (pytest -m site)
+test-site: $(STAMP) ## (5) checks of the built HTML in _build/html (pytest -m site)
 	$(call pytest_may_be_empty,-m site $(PYTEST_REPORT) tests)
 
-test-browser: $(STAMP) ## (5) every page in headless Chromium, no network (pytest -m browser)
+test-browser: $(STAMP) ## (6) every page in headless Chromium, no network (pytest -m browser)
 	$(call pytest_may_be_empty,-m browser $(PYTEST_REPORT) tests)
 
 bench: $(STAMP) ## run the benchmarks (benchmarks/run.py)

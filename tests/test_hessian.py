@@ -1,4 +1,5 @@
 """Hessian against finite differences of an independently coded gradient; predicted spectra."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Population loss against Monte Carlo averages of the per-sample loss on sampled inputs."""
+
 import numpy as np
 import pytest
 

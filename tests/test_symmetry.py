@@ -1,4 +1,5 @@
 """Property-based checks of the symmetries: W → OW leaves the loss invariant; the ODE is equivariant."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -7,9 +7,11 @@ Arrays may be NumPy or CuPy; results come back on the module they went in on.
 from .analysis import LineFit, alignment, escape_time, line_fit, log_slope, mean_and_stderr, power_law_fit
 from .backend import array_module, cupy_available, default_backend, get_backend, to_numpy
 from .hessian import hessian, loss_gradient, predicted_spectrum, special_point
-from .manifold import closest_solution, distance_to_manifold_min, polar, solution_overlaps, stiefel_dimension
+from .manifold import (
+    RankDeficientWarning, closest_solution, distance_to_manifold_min, polar, solution_overlaps, stiefel_dimension,
+)
 from .model import default_readouts, init_student, make_rng, overlaps_from_weights, teacher
-from .ode import Trajectory, integrate_ode, ode_rhs
+from .ode import LongRunWarning, RunInterrupted, Trajectory, integrate_ode, ode_rhs
 from .montecarlo import MCEstimate, monte_carlo_loss
 from .overlaps import population_loss
 from . import book, plotting
@@ -30,9 +32,10 @@ __all__ = [
     "LineFit", "alignment", "escape_time", "line_fit", "log_slope", "mean_and_stderr", "power_law_fit",
     "array_module", "cupy_available", "default_backend", "get_backend", "to_numpy",
     "hessian", "loss_gradient", "predicted_spectrum", "special_point",
-    "closest_solution", "distance_to_manifold_min", "polar", "solution_overlaps", "stiefel_dimension",
+    "RankDeficientWarning", "closest_solution", "distance_to_manifold_min", "polar", "solution_overlaps",
+    "stiefel_dimension",
     "default_readouts", "init_student", "make_rng", "overlaps_from_weights", "teacher",
-    "Trajectory", "integrate_ode", "ode_rhs",
+    "LongRunWarning", "RunInterrupted", "Trajectory", "integrate_ode", "ode_rhs",
     "population_loss", "profile", "MCEstimate", "monte_carlo_loss",
     "Plateau", "basin_lr", "critical_lr", "escape_rate", "late_time_loss", "manifold_critical_lr", "plateau", "plateau_basin_q",
     "EscapeTimes", "chain_escape_times", "NormTransient", "escape_level", "escape_time_estimate", "escape_time_law", "noise_seed_variance", "norm_transient",

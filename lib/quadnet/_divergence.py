@@ -56,12 +56,12 @@ class Divergence:
     def diverged(self) -> np.ndarray:
         return ~self.active
 
-    def exceeded(self, trq: Any, rows: Any = slice(None)) -> np.ndarray:
-        """Boolean mask (over ``rows``) of active replicas whose tr Q ``trq`` is beyond the limit or
-        not finite."""
+    def exceeded(self, trq: Any, rows: Any = slice(None), *, fraction: Any = 1.0) -> np.ndarray:
+        """Boolean mask (over ``rows``) of active replicas whose tr Q ``trq`` is beyond
+        ``fraction`` × the limit (scalar or per row; 1 by default), or not finite."""
         trq = np.asarray(to_numpy(trq), dtype=float)
         with np.errstate(invalid="ignore"):
-            return ~(trq <= self.limit[rows]) & self.active[rows]
+            return ~(trq <= fraction * self.limit[rows]) & self.active[rows]
 
     def mark(self, idx: Any, *, alpha: Any = np.nan, step: Any = -1) -> None:
         """Flag replicas ``idx`` as diverged at ``alpha`` (and ``step``)."""

@@ -10,6 +10,7 @@ so, flattening W row-major (index i·N + n),
     H[(i,n),(j,m)] = (4a²/N²) [W_in W_jm + W_im W_jn + (WWᵀ)_ij δ_nm]
                      − (2a/N) tr D δ_ij δ_nm − (4a/N) δ_ij D_nm.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,16 +19,19 @@ import numpy as np
 
 from . import _validate as v
 from .backend import array_module
+from .model import make_rng
 
 __all__ = ["hessian", "loss_gradient", "predicted_spectrum", "special_point"]
 
 
 def _D(W, W_star, a, b, xp):
+    """D = (b W*ᵀW* − a WᵀW)/N, (N, N)."""
     N = W.shape[-1]
     return (b * W_star.T @ W_star - a * W.T @ W) / N
 
 
 def _check_w(W, W_star, a, b):
+    """Validated (W, W_star, a, b, xp) for the weight-space functions (2-d weights, same N)."""
     xp = array_module(W, W_star)
     W = v.finite_array("W", W, xp, min_ndim=2)
     W_star = v.finite_array("W_star", W_star, xp, min_ndim=2)
@@ -36,36 +40,90 @@ def _check_w(W, W_star, a, b):
     if W.shape[1] != W_star.shape[1]:
         raise ValueError(f"W and W_star must share N, got {W.shape} and {W_star.shape}")
     if min(W.shape + W_star.shape) < 1:
-        raise ValueError(f"W and W_star must have p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}")
+        raise ValueError(
+            f"W and W_star must have p ≥ 1, p* ≥ 1 rows and N ≥ 1 columns, got {W.shape} and {W_star.shape}"
+        )
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     return W, W_star, a, b, xp
 
 
 def loss_gradient(W: Any, W_star: Any, a: Any, b: Any) -> Any:
-    """∇_W ε_g = −(2a/N)(tr D W + 2 W D), shape (p, N)."""
+    """Gradient of the population loss in weight space, ∇_W ε_g = −(2a/N)(tr D W + 2 W D).
+
+    Parameters
+    ----------
+    W : array (p, N)
+        Student weights.
+    W_star : array (p*, N)
+        Teacher weights.
+    a, b : float > 0
+        Student and teacher readouts.
+
+    Returns
+    -------
+    array (p, N), same array module as W.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter: weights not 2-d real finite arrays with the same N, a, b not in
+        (0, 1e50].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import quadnet as qn
+    >>> Ws = qn.teacher(1, 4, seed=0, backend="numpy")
+    >>> bool(np.allclose(qn.loss_gradient(Ws, Ws, 1.0, 1.0), 0))  # W = W*: a minimum
+    True
+    """
     W, W_star, a, b, xp = _check_w(W, W_star, a, b)
     D = _D(W, W_star, a, b, xp)
     return -(2 * a / W.shape[1]) * (xp.trace(D) * W + 2 * W @ D)
 
 
 def hessian(W: Any, W_star: Any, a: Any, b: Any) -> Any:
-    """The (pN × pN) Hessian of ε_g with respect to the entries of W (row-major, index i·N + n).
+    """The (pN × pN) Hessian of ε_g with respect to the entries of W (chapter 7 of the book).
 
-    Memory is (pN)² floats: meant for the small N at which spectra are inspected.
+    Parameters
+    ----------
+    W : array (p, N)
+        Student weights, flattened row-major (index i·N + n).
+    W_star : array (p*, N)
+        Teacher weights.
+    a, b : float > 0
+        Student and teacher readouts.
+
+    Returns
+    -------
+    array (p·N, p·N), symmetric. Memory is (pN)² floats (and its construction peaks at about 3.6
+    times that): meant for the small N at which spectra are inspected.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`loss_gradient`; ``ValueError`` when the matrix would exceed 2 GiB.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import quadnet as qn
+    >>> H = qn.hessian(np.zeros((2, 3)), qn.teacher(1, 3, seed=0, backend="numpy"), 0.5, 1.0)
+    >>> H.shape, bool(np.allclose(H, H.T))
+    ((6, 6), True)
     """
     W, W_star, a, b, xp = _check_w(W, W_star, a, b)
     p, N = W.shape
     if (p * N) ** 2 * 8 > 2**31:
-        raise ValueError(f"p·N = {p * N} gives a Hessian over 2 GiB; use N ≤ {int(2**14 / p)} for spectra")
+        raise ValueError(
+            f"p·N = {p * N} gives a Hessian over 2 GiB (its construction peaks at ~3.6× that); "
+            f"use N ≤ {int(2**14 / p)} for spectra"
+        )
     D = _D(W, W_star, a, b, xp)
     c = 4 * a * a / (N * N)
     eye_p, eye_N = xp.eye(p), xp.eye(N)
-    H = c * (
-        xp.einsum("in,jm->injm", W, W)
-        + xp.einsum("im,jn->injm", W, W)
-        + xp.einsum("ij,nm->injm", W @ W.T, eye_N)
-    )
+    H = c * (xp.einsum("in,jm->injm", W, W) + xp.einsum("im,jn->injm", W, W) + xp.einsum("ij,nm->injm", W @ W.T, eye_N))
     H -= (2 * a / N) * xp.trace(D) * xp.einsum("ij,nm->injm", eye_p, eye_N)
     H -= (4 * a / N) * xp.einsum("ij,nm->injm", eye_p, D)
     return H.reshape(p * N, p * N)
@@ -74,9 +132,38 @@ def hessian(W: Any, W_star: Any, a: Any, b: Any) -> Any:
 def special_point(where: str, W_star: Any, p: int, a: Any, b: Any, *, seed: Any = None):
     """Weights W (p, N) at the origin, the drift plateau or a random point of the manifold (P = I).
 
-    ``where`` ∈ {'origin', 'plateau', 'manifold'}. The plateau point has orthogonal rows of norm
-    √(qN), orthogonal to the teacher (needs N ≥ p + p*); the manifold point is √(b/a) O W* with O
-    a random p × p* matrix with orthonormal columns (needs p ≥ p*).
+    Parameters
+    ----------
+    where : {'origin', 'plateau', 'manifold'}
+        The plateau point has orthogonal rows of norm √(qN), orthogonal to the teacher (needs
+        N ≥ p + p*); the manifold point is √(b/a) O W* with O a random p × p* matrix with
+        orthonormal columns (needs p ≥ p*).
+    W_star : array (p*, N)
+        Teacher weights with orthonormal rows times √N.
+    p : int ≥ 1
+        Student width.
+    a, b : float > 0
+        Student and teacher readouts.
+    seed : int ≥ 0, SeedSequence, numpy Generator or None
+        Randomness of the plateau and manifold points (the ``"hessian"`` stream of an int seed).
+
+    Returns
+    -------
+    array (p, N), same array module as W_star.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter: an unknown ``where``, bad shapes or sizes, a bad seed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import quadnet as qn
+    >>> Ws = qn.teacher(1, 6, seed=0, backend="numpy")
+    >>> W = qn.special_point("manifold", Ws, 2, 0.5, 1.0, seed=1)
+    >>> float(qn.population_loss(*qn.overlaps_from_weights(W, Ws), 0.5, 1.0)) < 1e-12
+    True
     """
     _check_where(where)
     xp = array_module(W_star)
@@ -87,10 +174,7 @@ def special_point(where: str, W_star: Any, p: int, a: Any, b: Any, *, seed: Any 
     a = v.positive("a", a, array=False)
     b = v.positive("b", b, array=False)
     ps, N = W_star.shape
-    try:
-        rng = np.random.default_rng(seed)
-    except (TypeError, ValueError):
-        raise TypeError(f"seed must be an int, a SeedSequence, a numpy Generator or None, got {seed!r}") from None
+    rng = make_rng(seed, "numpy", role="hessian")
     if where == "origin":
         return xp.zeros((p, N))
     if where == "plateau":
@@ -111,15 +195,42 @@ def special_point(where: str, W_star: Any, p: int, a: Any, b: Any, *, seed: Any 
 
 
 def _check_where(where: Any) -> None:
+    """ValueError unless ``where`` is one of the three special points."""
     if not isinstance(where, str) or where not in ("origin", "plateau", "manifold"):
         raise ValueError(f"where must be 'origin', 'plateau' or 'manifold', got {where!r}")
 
 
 def predicted_spectrum(where: str, p: int, p_star: int, N: int, a: Any, b: Any):
-    """Predicted Hessian spectrum at a special point (P = I, drift plateau), as a list of
-    (eigenvalue, multiplicity) pairs with eigenvalues in the units of :func:`hessian` (i.e. the
-    N·λ values of the theory divided by N). Multiplicities add up to p·N; zero-multiplicity
-    entries are dropped. Needs N ≥ p* (N ≥ p + p* at the plateau, p ≥ p* on the manifold)."""
+    """Predicted Hessian spectrum at a special point (P = I, drift plateau; chapter 7 of the book).
+
+    Parameters
+    ----------
+    where : {'origin', 'plateau', 'manifold'}
+        The special point.
+    p, p_star : int ≥ 1
+        Student and teacher widths (p ≥ p* on the manifold).
+    N : int
+        Input dimension: N ≥ p* (N ≥ p + p* at the plateau).
+    a, b : float > 0
+        Student and teacher readouts.
+
+    Returns
+    -------
+    list of (eigenvalue, multiplicity)
+        Sorted by eigenvalue, in the units of :func:`hessian` (the N·λ values of the theory
+        divided by N); multiplicities add up to p·N; zero-multiplicity entries are dropped.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter: an unknown ``where``, sizes not integers or too small.
+
+    Examples
+    --------
+    >>> import quadnet as qn
+    >>> qn.predicted_spectrum("origin", 1, 1, 3, 1.0, 1.0)
+    [(-2.0, 1), (-0.6666666666666666, 2)]
+    """
     _check_where(where)
     p = v.integer("p", p)
     p_star = v.integer("p_star", p_star)

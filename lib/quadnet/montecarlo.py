@@ -1,4 +1,5 @@
 """Monte Carlo estimates on sampled inputs, for checking closed forms in the book."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,15 @@ __all__ = ["MCEstimate", "monte_carlo_loss"]
 
 @dataclass(frozen=True)
 class MCEstimate:
-    """Sample mean and its standard error (NumPy floats or arrays over the batch)."""
+    """Sample mean and its standard error (NumPy floats or arrays over the batch).
+
+    Attributes
+    ----------
+    mean, stderr : ndarray
+        The average and its standard error, of the batch shape.
+    n_samples : int
+        Number of inputs averaged over.
+    """
 
     mean: Any
     stderr: Any
@@ -21,11 +30,46 @@ class MCEstimate:
 
 
 def monte_carlo_loss(W, W_star, a, b, n_samples, *, noise=0.0, seed=None, chunk=8192):
-    """½(y − ŷ)² averaged over ``n_samples`` fresh inputs x ~ N(0, I_N).
+    """½(y − ŷ)² averaged over ``n_samples`` fresh inputs x ~ N(0, I_N): an independent check
+    of :func:`~quadnet.population_loss` (chapter 1 of the book).
 
-    W (..., p, N), W_star (p*, N) or (..., p*, N). Each batch element sees the same inputs
-    (common random numbers: differences between batch elements are estimated sharply).
-    Returns an :class:`MCEstimate` with NumPy ``mean`` and ``stderr`` of the batch shape.
+    Parameters
+    ----------
+    W : array (..., p, N)
+        Student weights.
+    W_star : array (p*, N) or (..., p*, N)
+        Teacher weights.
+    a, b : float > 0
+        Student and teacher readouts.
+    n_samples : int ≥ 2
+        Number of inputs. Each batch element sees the same inputs (common random numbers:
+        differences between batch elements are estimated sharply).
+    noise : float ≥ 0
+        Label-noise standard deviation σ.
+    seed : int ≥ 0, SeedSequence, Generator or None
+        Randomness (the ``"montecarlo"`` stream of an int seed).
+    chunk : int ≥ 1
+        Inputs drawn at a time (memory: chunk × N floats).
+
+    Returns
+    -------
+    MCEstimate
+        NumPy ``mean`` and ``stderr`` of the batch shape.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter: bad weights, a, b, noise, n_samples, chunk or seed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import quadnet as qn
+    >>> Ws = qn.teacher(1, 20, seed=0, backend="numpy")
+    >>> est = qn.monte_carlo_loss(np.zeros((2, 20)), Ws, 0.5, 1.0, 20_000, seed=1)
+    >>> exact = float(qn.population_loss(*qn.overlaps_from_weights(np.zeros((2, 20)), Ws), 0.5, 1.0))
+    >>> bool(abs(est.mean - exact) < 5 * est.stderr)
+    True
     """
     xp = array_module(W, W_star)
     W, W_star = v.weight_pair(W, W_star, xp)

@@ -2,6 +2,7 @@
 
 Never selects a Matplotlib backend: notebooks keep their inline backend.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -32,7 +33,21 @@ STYLE = {
 
 
 def apply_style() -> None:
-    """Set the house style globally (call once at the top of a chapter)."""
+    """Set the house style globally (call once at the top of a chapter).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import matplotlib as mpl
+    >>> from quadnet import plotting
+    >>> with mpl.rc_context():
+    ...     plotting.apply_style()
+    ...     mpl.rcParams["axes.facecolor"]
+    'white'
+    """
     import matplotlib as mpl
     from cycler import cycler
 
@@ -42,7 +57,16 @@ def apply_style() -> None:
 
 @contextmanager
 def style():
-    """Context manager form of :func:`apply_style`."""
+    """Context manager form of :func:`apply_style` (the previous settings come back on exit).
+
+    Examples
+    --------
+    >>> import matplotlib as mpl
+    >>> from quadnet import plotting
+    >>> with plotting.style():
+    ...     mpl.rcParams["legend.frameon"]
+    False
+    """
     import matplotlib as mpl
 
     with mpl.rc_context():
@@ -51,7 +75,36 @@ def style():
 
 
 def errorbar(ax, x, samples, *, axis=-1, label=None, color=None, marker="o", **kw):
-    """Simulation as markers: mean ± standard error over ``axis`` of ``samples``."""
+    """Simulation as markers: mean ± standard error over ``axis`` of ``samples`` (NaN ignored).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    x : array (T,)
+        Abscissae.
+    samples : array
+        Replicas along ``axis``, the other axis of length T.
+    axis : int
+        The replica axis.
+    label, color, marker, **kw
+        Passed to ``Axes.errorbar``.
+
+    Returns
+    -------
+    matplotlib.container.ErrorbarContainer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import matplotlib
+    >>> from matplotlib.figure import Figure
+    >>> from quadnet import plotting
+    >>> ax = Figure().subplots()
+    >>> bars = plotting.errorbar(ax, np.arange(3), np.ones((3, 5)))
+    >>> type(bars).__name__
+    'ErrorbarContainer'
+    """
     import numpy as np
 
     s = np.asarray(samples, dtype=float)
