@@ -12,7 +12,7 @@ from scipy import stats
 
 import quadnet as qn
 from quadnet import spectral_ode as so
-from quadnet import stability
+from quadnet import stability, fixed_points
 
 
 def commuting_point(rng, p, ps, s, qk, qp):
@@ -230,7 +230,7 @@ def test_post_escape_divergence_threshold_against_the_full_ode(p, ps):
 def test_stationary_state_is_a_stable_fixed_point_of_the_full_ode():
     p, ps, eta = 4, 2, 0.27
     a, b = qn.default_readouts(p, ps)
-    st = stability.stationary_state(p, ps, a, b, eta=eta)
+    st = fixed_points.stationary_state(p, ps, a, b, eta=eta)
     dQ, dM = qn.ode_rhs(st.Q, st.M, np.eye(ps), a, b, eta / a)
     assert max(np.abs(dQ).max(), np.abs(dM).max()) < 1e-10
     assert st.top_eigenvalue.real < 0 and st.loss > 0.1
@@ -247,7 +247,7 @@ def test_quotient_spectrum_reproduces_the_manifold_instability():
     Q, M = qn.solution_overlaps(O, a, b)
     for f in (0.98, 1.02):
         lr = f * qn.manifold_critical_lr(ps, a, b)
-        ev = stability.quotient_spectrum(stability.ode_jacobian(Q, M, np.eye(ps), a, b, lr), Q, M)
+        ev = fixed_points.quotient_spectrum(fixed_points.ode_jacobian(Q, M, np.eye(ps), a, b, lr), Q, M)
         nonzero = ev[np.abs(ev) > 1e-6]
         lam = -8 * a * b * lr + 16 * a * a * b * b * (ps + 2) * lr * lr
         assert nonzero.real.max() == pytest.approx(max(lam, nonzero.real.max() if lam < 0 else lam), rel=1e-6)

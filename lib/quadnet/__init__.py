@@ -20,11 +20,13 @@ from .theory import (
     Plateau, basin_lr, critical_lr, escape_rate, late_time_loss, manifold_critical_lr, plateau, plateau_basin_q,
 )
 from .escape import (
-    EscapeTimes, chain_escape_times, NormTransient, escape_level, escape_time_estimate, escape_time_law, noise_seed_variance, norm_transient,
+    EscapeTimes, chain_escape_times, gaussian_escape_times, NormTransient, escape_level, escape_time_estimate, escape_time_law, noise_seed_variance, norm_transient,
     transient_log_gain,
 )
 from . import starts
 from .starts import gaussian_overlaps, informed_overlaps
+from .stability import StepLimits, step_limits
+from .fixed_points import StationaryState, ode_jacobian, quotient_spectrum, stationary_state
 
 __version__ = "0.1.0"
 
@@ -38,8 +40,9 @@ __all__ = [
     "LongRunWarning", "RunInterrupted", "Trajectory", "integrate_ode", "ode_rhs",
     "population_loss", "profile", "MCEstimate", "monte_carlo_loss",
     "Plateau", "basin_lr", "critical_lr", "escape_rate", "late_time_loss", "manifold_critical_lr", "plateau", "plateau_basin_q",
-    "EscapeTimes", "chain_escape_times", "NormTransient", "escape_level", "escape_time_estimate", "escape_time_law", "noise_seed_variance", "norm_transient",
-    "transient_log_gain", "starts", "gaussian_overlaps", "informed_overlaps",
+    "EscapeTimes", "chain_escape_times", "gaussian_escape_times", "NormTransient", "escape_level", "escape_time_estimate", "escape_time_law", "noise_seed_variance", "norm_transient",
+    "transient_log_gain", "starts", "StepLimits", "step_limits", "StationaryState", "ode_jacobian",
+    "quotient_spectrum", "stationary_state", "gaussian_overlaps", "informed_overlaps",
     "__version__",
 ]
 

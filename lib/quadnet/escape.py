@@ -24,6 +24,7 @@ noise met during the nonlinear end); nothing is fitted to simulations.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +37,13 @@ from . import spectral_ode as so
 from .analysis import escape_time
 from .model import make_rng
 from .sgd import sgd_overlaps
+from .starts import gaussian_overlaps
 from .theory import escape_rate, plateau, plateau_basin_q
 
 __all__ = [
     "EscapeTimes",
     "chain_escape_times",
+    "gaussian_escape_times",
     "escape_level",
     "NormTransient",
     "norm_transient",
@@ -50,8 +53,8 @@ __all__ = [
     "escape_time_estimate",
 ]
 
-#: samples behind escape_time_estimate's mean (Monte Carlo error ≈ sd / 64, a few 1e-2 in α)
-ESTIMATE_SAMPLES = 4096
+#: samples behind escape_time_estimate's mean (Monte Carlo error ≈ sd / 45, a few 1e-2 in α)
+ESTIMATE_SAMPLES = 2048
 _ESTIMATE_SEED = 20260403
 
 
@@ -96,7 +99,7 @@ def escape_level(p, p_star, a, b, lr=None, *, eta=None, noise=0.0) -> float:
     Examples
     --------
     >>> round(escape_level(4, 2, 0.25, 0.5, eta=0.125), 4)
-    0.3751
+    0.3392
     """
     p, p_star, a, b, lr, noise = _setting(p, p_star, a, b, lr, eta, noise)
     return _level(p, p_star, a, b, lr, noise)
@@ -323,8 +326,8 @@ def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, 
                          drift_only=False) -> float:
     """Predicted mean escape time of the exact chain from a Gaussian start (weights i.i.d. N(0, q0), P = I).
 
-    The mean of :func:`escape_time_law` over a fixed set of 4096 Gaussian seeds (a deterministic
-    number; Monte Carlo error ≈ sd/64, a few 1e-2 in α). It includes every O(1) term: the
+    The mean of :func:`escape_time_law` over a fixed set of 2048 Gaussian seeds (a deterministic
+    number, cached per setting; Monte Carlo error ≈ sd/45, a few 1e-2 in α). It includes every O(1) term: the
     norm-learning transient Δ(q0), the noise seed κ and the nonlinear end to the half-plateau level
     (:func:`escape_level`). To leading order in N it reads
 
@@ -347,10 +350,18 @@ def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, 
     Examples
     --------
     >>> round(escape_time_estimate(4, 2, 0.25, 0.5, N=10_000, eta=0.125), 1)
-    22.2
+    22.1
     """
-    t = escape_time_law(p, p_star, a, b, lr, N, eta=eta, q0=q0, noise=noise, samples=ESTIMATE_SAMPLES,
-                        seed=_ESTIMATE_SEED, drift_only=drift_only)
+    p, p_star, a, b, lr, noise = _setting(p, p_star, a, b, lr, eta, noise)
+    N = v.integer("N", N, minimum=p + p_star + 1)
+    q0 = v.positive("q0", q0, array=False)
+    return _estimate(p, p_star, a, b, lr, N, q0, noise, bool(drift_only))
+
+
+@functools.lru_cache(maxsize=1024)
+def _estimate(p, p_star, a, b, lr, N, q0, noise, drift_only):
+    t = escape_time_law(p, p_star, a, b, lr, N, q0=q0, noise=noise, samples=ESTIMATE_SAMPLES, seed=_ESTIMATE_SEED,
+                        drift_only=drift_only)
     if np.isnan(t).any():
         raise RuntimeError("escape_time_estimate: some seeds never reached the escape level (outside the stable range?)")
     return float(t.mean())
@@ -374,6 +385,17 @@ class EscapeTimes:
     censored: np.ndarray
     level: float
     N: int
+
+
+def _root_seed(seed):
+    """A SeedSequence whose children seed the stretches of a chain run (int ≥ 0, SeedSequence or None)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"seed must be an int ≥ 0, a SeedSequence or None, got {type(seed).__name__}")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    return np.random.SeedSequence(seed)
 
 
 def _chain_stretch(state, live, N, a, b, lr, noise, seed, start, stop, dalpha, level):
@@ -400,7 +422,7 @@ def chain_escape_times(Q0, M0, P, N, a, b, lr=None, *, eta=None, noise=0.0, seed
         Input dimension.
     a, b, lr, eta, noise
         Readouts, step (γ or η, exactly one) and label noise.
-    seed : int, SeedSequence or None
+    seed : int ≥ 0, SeedSequence or None
         Randomness; each stretch draws from its own child stream.
     level : float or None
         Escape level; default :func:`escape_level` of this setting.
@@ -438,17 +460,55 @@ def chain_escape_times(Q0, M0, P, N, a, b, lr=None, *, eta=None, noise=0.0, seed
     if alpha_max is None:
         alpha_max = 3 * (math.log(N) / (2 * max(r, 1e-3)) + 20 / max(r, 1e-3))
     dalpha = dalpha or float(np.clip(0.05 / (4 * b * a * lr) * 0.5, 0.02, 0.25))
-    children = np.random.SeedSequence(seed if not isinstance(seed, np.random.SeedSequence) else None) \
-        if not isinstance(seed, np.random.SeedSequence) else seed
+    root = _root_seed(seed)
     t = np.full(R, np.nan)
     diverged = np.zeros(R, dtype=bool)
     Q, M = Q0.copy(), M0.copy()
     live, start, stop, k = np.arange(R), 0.0, min(alpha_max, 0.6 * math.log(N) / (2 * max(r, 1e-3))), 0
     while live.size and start < alpha_max:
-        t_live, div, Q[live], M[live] = _chain_stretch((Q, M, P), live, N, a, b, lr, noise, children.spawn(1)[0],
+        t_live, div, Q[live], M[live] = _chain_stretch((Q, M, P), live, N, a, b, lr, noise, root.spawn(1)[0],
                                                        start, stop, dalpha, level)
         t[live], diverged[live] = t_live, div
         live = live[np.isnan(t_live) & ~div]
         start, stop, k = stop, min(alpha_max, stop + 0.5 / max(r, 1e-3)), k + 1
     censored = np.isnan(t) & ~diverged
     return EscapeTimes(alpha=t, diverged=diverged, censored=censored, level=float(level), N=N)
+
+
+def gaussian_escape_times(p, p_star, N, replicas, lr=None, *, eta=None, a=None, b=None, q0=1.0, noise=0.0,
+                          seed=None, **kwargs) -> EscapeTimes:
+    """Escape times of the exact chain from Gaussian starts: :func:`quadnet.gaussian_overlaps` (weights
+    i.i.d. N(0, q0), P = I) followed by :func:`chain_escape_times`.
+
+    Parameters
+    ----------
+    p, p_star, N : int
+        Widths and input dimension.
+    replicas : int
+        Number of independent students.
+    lr, eta : float
+        The step, as γ or η = aγ (exactly one).
+    a, b : float or None
+        Readouts; default 1/p and 1/p*.
+    q0, noise : float
+        Initialization scale and label noise.
+    seed : int or None
+        One seed for the starts and the chain (they draw from different streams).
+    **kwargs
+        Passed on to :func:`chain_escape_times` (``level``, ``alpha_max``, ``dalpha``).
+
+    Returns
+    -------
+    EscapeTimes
+
+    Examples
+    --------
+    >>> out = gaussian_escape_times(4, 2, 2000, 8, eta=0.125, seed=0)
+    >>> bool(np.isfinite(out.alpha).all())
+    True
+    """
+    a0, b0 = 1.0 / v.integer("p", p), 1.0 / v.integer("p_star", p_star)
+    a = a0 if a is None else a
+    b = b0 if b is None else b
+    start = gaussian_overlaps(p, p_star, N, replicas, q0=q0, seed=seed)
+    return chain_escape_times(*start, N, a, b, lr, eta=eta, noise=noise, seed=seed, **kwargs)

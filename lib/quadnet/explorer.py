@@ -36,7 +36,8 @@ from .analysis import escape_time
 from .manifold import polar
 from .ode import integrate_ode
 from .overlaps import population_loss
-from .theory import CriticalStepWarning, critical_lr, escape_time_estimate, manifold_critical_lr, plateau
+from .escape import escape_time_estimate
+from .theory import CriticalStepWarning, critical_lr, manifold_critical_lr, plateau
 
 __all__ = ["Scenario", "run_scenario", "scenario_figure", "static_explorer_html", "live_explorer", "LiveExplorer"]
 

@@ -41,7 +41,7 @@ from ._common import tr as _tr
 from ._divergence import BLOWUP, Divergence, check_blowup
 from .backend import array_module, asarray, to_numpy
 from .overlaps import _loss, _loss_extended, _loss_polynomial
-from .theory import warn_above_critical
+from .stability import warn_unstable_step
 
 __all__ = ["ode_rhs", "integrate_ode", "Trajectory", "RunInterrupted", "LongRunWarning"]
 
@@ -347,7 +347,7 @@ def _setup(Q0, M0, P, a, b, lr, eta, alphas, noise, drift_only, rtol, atol, blow
     )
     _check_start_finite(setup)
     if not drift_only:
-        warn_above_critical("integrate_ode", P, xp, p, ps, a, b, lr, noise, stacklevel=4)
+        warn_unstable_step("integrate_ode", setup.Q0, P, xp, p, ps, a, b, lr, noise, stacklevel=4)
     return setup
 
 

@@ -148,7 +148,7 @@ def _hermite(y0, f0, y1, f1, h, theta):
             + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1)
 
 
-def _crossing_fraction(loss, y0, f0, y1, f1, h, level, iterations=50):
+def _crossing_fraction(loss, y0, f0, y1, f1, h, level, iterations=30):
     """Fraction θ ∈ [0, 1] of the step where loss(interpolant) = level, by bisection (loss(θ=0) ≥ level)."""
     lo = np.zeros((y0.shape[0], 1))
     hi = np.ones_like(lo)
