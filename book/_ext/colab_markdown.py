@@ -588,12 +588,13 @@ def convert_notebook(nb: Any, ctx: Context, header: Callable[[Any], list] | None
     out = copy.deepcopy(nb)
     state = _State()
     cells = []
-    for cell in out.cells:
+    for index, cell in enumerate(out.cells):
         if cell.cell_type == "markdown":
             text, attachments = convert_markdown(cell.source, ctx, state)
             if not text.strip():
                 continue
             cell.source = text
+            cell.metadata["quadnet"] = {"source_cell": index}  # for the checks of the editions
             if attachments:
                 cell["attachments"] = {k: v for k, v in attachments.items()}
             cell.metadata.pop("tags", None)
