@@ -153,6 +153,8 @@ def header_cell(docname: str, ctx: cm.Context, project: str, records: dict):
     times = tm.chapter_times(records, docname)
     measured = ", ".join(f"`{p}` {tm.human(t['seconds'])}" for p, t in times.items()) or "not yet measured"
     title = ctx.titles.get(docname, docname)
+    guide = next((d for d in ctx.titles if d.endswith("teaching_guide")), None)
+    where = f"the [teaching guide]({ctx.url(guide)})" if guide else "the book's teaching guide"
     text = f"""**Colab edition of [{title}]({ctx.url(docname)})**, a chapter of *{project}*.
 The first code cell installs the `quadnet` package; then run the cells in order
 (Runtime → Run all).
@@ -160,7 +162,7 @@ The first code cell installs the `quadnet` package; then run the cells in order
 **Sizes (profile).** The banner printed by the import cell says which profile runs: `default`
 unless you choose another. To choose, add a code cell with `%env QUADNET_PROFILE=quick` (or
 `default`, `paper`) *before* the import cell and run all again. Measured run time of this
-chapter: {measured} (see the teaching guide of the book for the machine).
+chapter: {measured} (machine and date in {where}).
 
 **Numbers in the text** were computed by the site's build (profile `{profile}`, {built});
 the cells recompute them in your session, and your values differ a little with the profile and

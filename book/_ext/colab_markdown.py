@@ -397,24 +397,24 @@ def _details(summary: str, body: str) -> str:
 
 def _render_directive(d: _Directive, ctx: Context, state: _State) -> str:
     name = d.name
-    inner = lambda: _convert_lines(d.body, ctx, state)  # noqa: E731 - body rendered on demand
     if name in ADMONITIONS:
         title = d.arg if name in ("admonition", "topic", "sidebar") and d.arg else name.capitalize()
         if name == "seealso":
             title = "See also"
-        body = inner()
+        body = _convert_lines(d.body, ctx, state)
         if "dropdown" in d.options.get("class", ""):
             return _details(f"<b>{convert_inline(title, ctx)}</b>", body)
         return _quote(f"**{convert_inline(title, ctx)}**\n\n{body}")
     if name == "dropdown":
-        return _details(convert_inline(d.arg or "Details", ctx), inner())
+        return _details(convert_inline(d.arg or "Details", ctx), _convert_lines(d.body, ctx, state))
     if name == "exercise":
         label = d.options.get("label", "")
         number = _exercise_title(ctx, label) if label else "Exercise"
         title = f"**{number}" + (f" — {convert_inline(d.arg, ctx)}" if d.arg else "") + "**"
-        return _quote(f"{title}\n\n{inner()}")
+        return _quote(f"{title}\n\n{_convert_lines(d.body, ctx, state)}")
     if name == "solution":
-        return _details(f"<b>Solution to {_exercise_title(ctx, d.arg.strip())}</b> (click to show)", inner())
+        return _details(f"<b>Solution to {_exercise_title(ctx, d.arg.strip())}</b> (click to show)",
+                        _convert_lines(d.body, ctx, state))
     if name in ("math", "equation"):
         label = d.options.get("label", "")
         tag = ""
@@ -430,7 +430,7 @@ def _render_directive(d: _Directive, ctx: Context, state: _State) -> str:
     if name == "raw" and d.arg.strip() in ("html", "markdown"):
         return "\n".join(d.body)
     if name == "only":
-        return inner() if d.arg.strip() in ("html", "colab") else ""
+        return _convert_lines(d.body, ctx, state) if d.arg.strip() in ("html", "colab") else ""
     raise UnsupportedMyST(f"{ctx.docname}: directive {{{name}}} is not supported in the Colab "
                           "notebooks (add a rule to book/_ext/colab_markdown.py)")
 
@@ -473,19 +473,16 @@ def _convert_blocks(blocks: list, ctx: Context, state: _State) -> str:
     matching ``solution-end`` or to the end of the cell (then ``state`` keeps it open)."""
     parts: list[str] = []
     text: list[str] = []
-
-    def flush() -> None:
-        if text:
-            parts.append(_text_block(text, ctx))
-            text.clear()
-
     i = 0
     while i < len(blocks):
         block = blocks[i]
         if isinstance(block, str):
             text.append(block)
-        elif block.name == "solution-start":
-            flush()
+            i += 1
+            continue
+        parts.append(_text_block(text, ctx) if text else "")
+        text = []
+        if block.name == "solution-start":
             state.solution = block.arg.strip()
             state.solution_title = _exercise_title(ctx, state.solution)
             end = _solution_end(blocks, i + 1)
@@ -495,13 +492,11 @@ def _convert_blocks(blocks: list, ctx: Context, state: _State) -> str:
                 state.solution = None
             i = end
         elif block.name == "solution-end":
-            flush()
             state.solution = None
         else:
-            flush()
             parts.append(_render_directive(block, ctx, state))
         i += 1
-    flush()
+    parts.append(_text_block(text, ctx) if text else "")
     return "\n\n".join(p for p in parts if p.strip())
 
 

@@ -240,7 +240,10 @@ class TimingsTable(_Base):
             item = nodes.list_item()
             item += nodes.paragraph(text=f"{key}: {text}; measured {', '.join(dates)}.")
             notes += item
-        return [_table(["Chapter"] + [f"{p}" for p in PROFILES], rows), notes]
+        out = [_table(["Chapter"] + [f"{p}" for p in PROFILES], rows)]
+        if notes.children:  # an empty list is invalid LaTeX
+            out.append(notes)
+        return out
 
 
 def _cell(record: dict | None):

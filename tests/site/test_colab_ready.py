@@ -200,6 +200,20 @@ def test_header_says_where_numbers_and_profiles_come_from(doc):
     assert colab.cells.index(headers[0]) == first_code + 1, f"{doc}: header is not right after the install cell"
 
 
+@site
+@pytest.mark.parametrize("doc", PARAMS, ids=ids(NOTEBOOK_DOCS) or None)
+def test_launch_button_opens_this_colab_edition(doc):
+    """The chapter page's Colab link is blob/<Colab branch>/<doc>.ipynb of the repository: the
+    path at which the publishing workflow puts this edition on that branch."""
+    theme = CONFIG["sphinx"]["config"]["html_theme_options"]
+    repo = CONFIG["repository"]["url"].rstrip("/").removeprefix("https://github.com/")
+    expected = f"https://colab.research.google.com/github/{repo}/blob/{theme['repository_branch']}/{doc}.ipynb"
+    page = (HTML / f"{doc}.html").read_text(encoding="utf-8")
+    links = set(re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page))
+    assert links == {expected}, f"{doc}: Colab links {sorted(links)}, expected {expected}"
+    assert (COLAB / f"{doc}.ipynb").is_file()
+
+
 # ------------------------------------------------------------------- executed without myst-nb
 
 BLOCKER = '''raise ImportError("myst_nb is not installed on Colab (tests/site/test_colab_ready.py blocks it)")\n'''
