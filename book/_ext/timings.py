@@ -7,7 +7,7 @@
   machines are never mixed up silently.
 - As a Sphinx extension it adds the directive ``{timings-table}``, which renders that file as
   a table (chapter x profile) in the teaching guide: no run time is typed by hand. A chapter or
-  profile not measured yet shows as "not measured".
+  profile not measured yet shows as a dash.
 """
 from __future__ import annotations
 
@@ -235,10 +235,14 @@ class TimingsTable(_Base):
             rows.append([para] + [_cell(times.get(p)) for p in PROFILES])
         notes = nodes.bullet_list()
         for key, text in sorted(records.get("machines", {}).items()):
-            dates = sorted({r["date"][:10] for ch in records["chapters"].values() for r in ch.values()
-                            if r.get("machine") == key})
+            runs = [r for ch in records["chapters"].values() for r in ch.values() if r.get("machine") == key]
+            if not runs:
+                continue
+            dates = sorted({r["date"][:10] for r in runs})
+            loads = [r["load_average_at_start"] for r in runs if "load_average_at_start" in r]
+            load = f", load average {min(loads):.1f}–{max(loads):.1f} at the start of the runs" if loads else ""
             item = nodes.list_item()
-            item += nodes.paragraph(text=f"{key}: {text}; measured {', '.join(dates)}.")
+            item += nodes.paragraph(text=f"Measured on {text} ({key}), {', '.join(dates)}{load}.")
             notes += item
         out = [_table(["Chapter"] + [f"{p}" for p in PROFILES], rows)]
         if notes.children:  # an empty list is invalid LaTeX
@@ -248,11 +252,10 @@ class TimingsTable(_Base):
 
 def _cell(record: dict | None):
     if not record:
-        return "not measured"
+        return "—"
     if not record.get("ok"):
         return "failed"
-    marks = f" ({record['machine']}, load {record.get('load_average_at_start', float('nan')):.1f})"
-    return human(record["seconds"]) + marks
+    return human(record["seconds"])
 
 
 if __name__ == "__main__":
