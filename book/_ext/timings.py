@@ -240,9 +240,9 @@ class TimingsTable(_Base):
                 continue
             dates = sorted({r["date"][:10] for r in runs})
             loads = [r["load_average_at_start"] for r in runs if "load_average_at_start" in r]
-            load = f", load average {min(loads):.1f}–{max(loads):.1f} at the start of the runs" if loads else ""
+            busy = f", load average {min(loads):.1f}–{max(loads):.1f} at the start of the runs" if loads else ""
             item = nodes.list_item()
-            item += nodes.paragraph(text=f"Measured on {text} ({key}), {', '.join(dates)}{load}.")
+            item += nodes.paragraph(text=f"Measured on {text} ({key}), {', '.join(dates)}{busy}.")
             notes += item
         out = [_table(["Chapter"] + [f"{p}" for p in PROFILES], rows)]
         if notes.children:  # an empty list is invalid LaTeX
