@@ -2,6 +2,8 @@
 #
 #   make book                  build the site into _build/html (PROFILE=default)
 #   make book PROFILE=paper    same, with another QUADNET_PROFILE (quick|default|paper)
+#   make pdf                   the whole book as a PDF, _build/latex/quadnet.pdf (needs TeX Live: .ci/run)
+#   make timings               run every chapter per profile, record the times in book/timings.json
 #   make test                  everything CI runs (quick profile; the browser step needs /usr/bin/chromium)
 #   make bench                 benchmarks
 
@@ -57,10 +59,16 @@ UPLOT_SITE      := $(UPLOT_VENDOR)/site
 UPLOT_STAMP     := $(UPLOT_VENDOR)/.uplot-$(UPLOT_VERSION)
 
 # Steps of `make test`, in order.
-TEST_STEPS := lint test-unit test-doctest test-notebooks test-book test-site test-browser
+TEST_STEPS := lint test-unit test-doctest test-notebooks test-book test-pdf test-site test-browser
 
 # What ruff lints and formats (settings in pyproject.toml).
 LINT_PATHS := lib tests benchmarks book
+
+# `make timings`: profiles and chapters (docnames; empty = every notebook of _toc.yml) to measure.
+TIMINGS_PROFILES ?= quick
+TIMINGS_CHAPTERS ?=
+
+PDF := $(BUILD)/latex/quadnet.pdf
 
 # Each pytest step writes a JUnit report; `make test` closes with one line summing them all.
 PYTEST_REPORT = --junitxml=$(JUNIT)/$@.xml
@@ -81,7 +89,7 @@ define pytest_may_be_empty
 	$(BIN)/pytest $(1) || { rc=$$?; if [ $$rc -eq 5 ]; then echo "make: no tests collected for '$(1)'; step passes"; else exit $$rc; fi; }
 endef
 
-.PHONY: help venv .venv mathjax uplot book test $(TEST_STEPS) format bench clean
+.PHONY: help venv .venv mathjax uplot book pdf timings test $(TEST_STEPS) format bench clean
 
 help: ## list the targets
 	@echo "Targets (variables: PROFILE=$(PROFILE), XDIST=$(XDIST), PYTHON=$(PYTHON)):"
@@ -130,7 +138,9 @@ $(UPLOT_STAMP):
 	@touch $@
 	@echo "make: uPlot $(UPLOT_VERSION) in $(UPLOT_SITE)/_static/uplot"
 
-book: $(STAMP) $(MATHJAX_STAMP) $(UPLOT_STAMP) ## build the site into _build/html (QUADNET_PROFILE=PROFILE), warnings as errors
+# The execution cache in use, switched to the one of $(EXEC_KEY) (see above). Shared by the
+# HTML and the LaTeX builds, so `make pdf` after `make book` executes nothing again.
+define use_exec_cache
 	@mkdir -p $(BUILD)
 	@key='$(EXEC_KEY)'; old=$$(cat $(BUILD)/.exec-key 2>/dev/null || true); \
 	if [ "$$old" != "$$key" ]; then \
@@ -142,7 +152,25 @@ book: $(STAMP) $(MATHJAX_STAMP) $(UPLOT_STAMP) ## build the site into _build/htm
 	  rm -rf $(BUILD)/.doctrees; \
 	  echo "$$key" > $(BUILD)/.exec-key; \
 	fi
+endef
+
+book: $(STAMP) $(MATHJAX_STAMP) $(UPLOT_STAMP) ## build the site into _build/html and the Colab notebooks into _build/colab
+	$(use_exec_cache)
 	QUADNET_PROFILE=$(PROFILE) $(BIN)/jupyter-book build . --path-output . $(JB_FLAGS)
+	@if [ -f $(PDF) ] && [ $(PDF) -nt $(BUILD)/.exec-key ]; then cp $(PDF) $(BUILD)/html/quadnet.pdf; fi
+
+pdf: $(STAMP) $(MATHJAX_STAMP) $(UPLOT_STAMP) ## the whole book as a PDF (LaTeX, xelatex) into _build/latex/quadnet.pdf, copied to the site
+	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || { echo "make: the PDF needs xelatex and latexmk (Debian: see .ci/run)" >&2; exit 1; }
+	$(use_exec_cache)
+	@rm -f $(BUILD)/latex/*.tex $(PDF)
+	QUADNET_PROFILE=$(PROFILE) $(BIN)/jupyter-book build . --path-output . --builder pdflatex $(JB_FLAGS)
+	@test -s $(PDF) || { echo "make: no $(PDF)" >&2; exit 1; }
+	@if [ -d $(BUILD)/html ]; then cp $(PDF) $(BUILD)/html/quadnet.pdf; fi
+	@echo "make: $(PDF) ($$(du -h $(PDF) | cut -f1))"
+
+timings: $(STAMP) ## run each chapter per profile (TIMINGS_PROFILES="quick default") and record it in book/timings.json
+	$(BIN)/python book/_ext/timings.py $(foreach p,$(TIMINGS_PROFILES),--profile $(p)) \
+	  $(if $(strip $(TIMINGS_CHAPTERS)),--chapters $(TIMINGS_CHAPTERS))
 
 test: $(STAMP) ## run every check CI runs: unit, notebooks, site build, site and browser checks
 	@rm -rf $(JUNIT)
@@ -165,13 +193,16 @@ test-unit: $(STAMP) ## (1) unit tests of quadnet and notebook hygiene
 test-doctest: $(STAMP) ## (2) the Examples sections of every docstring in lib/quadnet (pytest --doctest-modules)
 	$(BIN)/pytest --doctest-modules -p no:cacheprovider $(PYTEST_REPORT) lib/quadnet
 
-test-notebooks: $(STAMP) ## (3) execute every book/*.ipynb with nbmake, quick profile
-	QUADNET_PROFILE=quick $(BIN)/pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) -n $(XDIST) $(PYTEST_REPORT) book/
+test-notebooks: $(STAMP) ## (3) execute every book/*.ipynb with nbmake, quick profile; prints each one's time
+	QUADNET_PROFILE=quick $(BIN)/pytest --nbmake --nbmake-timeout=$(NBMAKE_TIMEOUT) -n $(XDIST) --durations=0 $(PYTEST_REPORT) book/
 
 test-book: $(STAMP) ## (4) site build with the quick profile, warnings as errors
 	$(MAKE) --no-print-directory book PROFILE=quick
 
-test-site: $(STAMP) ## (5) checks of the built HTML in _build/html (pytest -m site)
+test-pdf: $(STAMP) ## (5) the PDF of the book, quick profile (reuses the executed notebooks of test-book)
+	$(MAKE) --no-print-directory pdf PROFILE=quick
+
+test-site: $(STAMP) ## (6) checks of the built HTML, the Colab notebooks and the PDF (pytest -m site)
 	$(call pytest_may_be_empty,-m site $(PYTEST_REPORT) tests)
 
 test-browser: $(STAMP) ## (6) every page in headless Chromium, no network (pytest -m browser)

@@ -5,7 +5,8 @@ _config.yml's ``repository.url``), and imports nothing that a Colab runtime lack
 that cell installs: the standard library, ``quadnet`` and its dependencies (pyproject.toml), and
 the packages Colab ships (COLAB_SHIPS). ``myst_nb`` is not on Colab: only ``quadnet.book`` may
 import it, behind a fallback. The README badge and the preface's link open a chapter that exists,
-in the repository of _config.yml.
+in the repository of _config.yml, on the branch of the Colab editions (the launch buttons'
+``html_theme_options.repository_branch``), which holds them at the repository's paths.
 """
 
 from __future__ import annotations
@@ -230,12 +231,28 @@ def _colab_links(text: str) -> list[str]:
     return re.findall(r"https://colab\.research\.google\.com/github/[^\s)\"'>]+", text)
 
 
+def colab_branch() -> str:
+    """The branch the launch buttons open: the Colab editions the publishing workflow pushes."""
+    theme = CONFIG.get("sphinx", {}).get("config", {}).get("html_theme_options", {})
+    return theme.get("repository_branch") or CONFIG["repository"].get("branch", "main")
+
+
+def test_launch_buttons_open_the_colab_editions():
+    """The launch buttons and the publishing workflow agree on the branch, and it is not main
+    (main holds the MyST sources, which Colab shows raw)."""
+    branch = colab_branch()
+    assert branch != CONFIG["repository"].get("branch", "main"), branch
+    workflow = (ROOT / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8")
+    assert f"COLAB_BRANCH: {branch}" in workflow, (
+        f"publish.yml does not push the Colab editions to the branch {branch!r}")
+
+
 @pytest.mark.parametrize("doc", ["README.md", "book/index.md"])
 def test_colab_links_open_an_existing_chapter(doc):
     links = _colab_links((ROOT / doc).read_text(encoding="utf-8"))
     assert links, f"{doc}: no 'Open in Colab' link"
     repo = REPO_URL.removeprefix("https://github.com/")
-    branch = CONFIG["repository"].get("branch", "main")
+    branch = colab_branch()
     for link in links:
         prefix = f"https://colab.research.google.com/github/{repo}/blob/{branch}/"
         assert link.startswith(prefix), f"{doc}: {link} is not under {prefix}"
