@@ -12,7 +12,7 @@ from .model import default_readouts, init_student, make_rng, overlaps_from_weigh
 from .ode import Trajectory, integrate_ode, ode_rhs
 from .montecarlo import MCEstimate, monte_carlo_loss
 from .overlaps import population_loss
-from . import book, plotting
+from . import book, landscape, plotting, summaries
 from .profiles import profile
 from .theory import Plateau, critical_lr, escape_rate, escape_time_estimate, late_time_loss, manifold_critical_lr, plateau
 
