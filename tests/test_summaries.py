@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import quadnet as qn
+from quadnet.starts import gaussian_overlaps
 from quadnet.summaries import distance_to_solution, norm_per_unit, polar_deviation, scaled_overlap, teacher_fraction
 
 
@@ -82,3 +83,14 @@ def test_polar_deviation(rng):
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_summarize_a_trajectory(rng):
+    N = 500
+    Q0, M0, P = gaussian_overlaps(3, 1, N, 4, seed=1)
+    tr = qn.sgd_overlaps(Q0, M0, P, N, 1 / 3, 1.0, 0.3, [0.0, 1.0, 2.0], seed=2)
+    s = qn.summaries.summarize(tr, N)
+    assert set(s) == {"loss", "norm", "overlap"} and all(isinstance(v, np.ndarray) for v in s.values())
+    np.testing.assert_array_equal(s["loss"], tr.loss)
+    np.testing.assert_allclose(s["norm"], np.trace(tr.Q, axis1=-2, axis2=-1) / 3)
+    np.testing.assert_allclose(s["overlap"], np.sqrt(N) * np.linalg.norm(tr.M, axis=(-2, -1)))

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import _validate as v
 from ._common import T, fro2, tr
-from .backend import array_module
+from .backend import array_module, to_numpy
 from .manifold import polar
 
-__all__ = ["norm_per_unit", "scaled_overlap", "teacher_fraction", "distance_to_solution", "polar_deviation"]
+__all__ = [
+    "norm_per_unit", "scaled_overlap", "teacher_fraction", "distance_to_solution", "polar_deviation", "summarize",
+]
 
 
 def _square(name: str, X: Any, xp: Any) -> Any:
@@ -214,3 +218,32 @@ def polar_deviation(M: Any, M0: Any) -> Any:
     if M0.shape[-2:] != M.shape[-2:]:
         raise ValueError(f"M0 must have the matrix shape of M {M.shape[-2:]}, got {M0.shape[-2:]}")
     return fro2(polar(M) - polar(M0), xp) ** 0.5
+
+
+def summarize(trajectory: Any, N: int) -> dict:
+    """The loss, the norm per unit and the scaled teacher overlap of a trajectory, on the host.
+
+    Parameters
+    ----------
+    trajectory : Trajectory or SGDTrajectory
+        From :func:`quadnet.integrate_ode` or :func:`quadnet.sgd_overlaps` (any backend).
+    N : int
+        Input dimension used to scale the overlap (that of the chain; for an ODE run, the N of its
+        start).
+
+    Returns
+    -------
+    dict with NumPy arrays of shape (T, *batch): ``"loss"`` (ε_g), ``"norm"``
+    (:func:`norm_per_unit`) and ``"overlap"`` (:func:`scaled_overlap`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import quadnet as qn
+    >>> tr = qn.integrate_ode(np.eye(2), np.full((2, 1), 0.01), np.eye(1), 0.5, 1.0, 0.2, [0.0, 1.0])
+    >>> s = summarize(tr, 10_000)
+    >>> sorted(s), s["norm"].shape, float(s["overlap"][0])
+    (['loss', 'norm', 'overlap'], (2,), 1.4142135623730951)
+    """
+    return {"loss": np.asarray(to_numpy(trajectory.loss)), "norm": np.asarray(to_numpy(norm_per_unit(trajectory.Q))),
+            "overlap": np.asarray(to_numpy(scaled_overlap(trajectory.M, N)))}
