@@ -51,10 +51,33 @@ def _xy(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 def escape_time(alpha: Any, loss: Any, level: float) -> np.ndarray:
     """First α at which ``loss`` falls below ``level`` (linear interpolation between samples).
 
-    alpha (T,), loss (T, *batch) → array of the batch shape; NaN where the loss never gets there
-    (or the run diverged first). A natural ``level`` is half the plateau loss.
-    ``alpha`` must be finite and non-decreasing, ``level`` > 0; ``loss`` may hold NaN (after
-    a divergence), which counts as not below the level.
+    Parameters
+    ----------
+    alpha : array (T,)
+        Sample times, finite and non-decreasing.
+    loss : array (T, *batch)
+        Loss at those times, time axis first; NaN (after a divergence) counts as not below.
+    level : float > 0
+        The threshold; a natural one is half the plateau loss (chapter "The plateau").
+
+    Returns
+    -------
+    numpy.ndarray of the batch shape: the first crossing time, NaN where the loss never gets
+    below ``level`` (or the run diverged first).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Non-numeric input, ``alpha`` not 1-d, not finite or decreasing, ``loss`` whose first axis
+        does not match ``alpha``, ``level`` ≤ 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alpha = np.linspace(0, 10, 11)
+    >>> loss = np.stack([1 - 0.1 * alpha, np.ones(11)], axis=1)      # crosses 0.45 at 5.5; never
+    >>> escape_time(alpha, loss, 0.45)
+    array([5.5, nan])
     """
     al = _real("alpha", alpha)
     L = _real("loss", loss)
@@ -151,9 +174,26 @@ def alignment(M: Any, M0: Any) -> np.ndarray:
 
 
 def power_law_fit(x: Any, y: Any) -> tuple[float, float]:
-    """Least-squares fit of log y = log C + k log x. Returns (k, C).
+    """Unweighted least-squares fit of log y = log C + k log x.
 
-    x, y: 1-d, same length ≥ 2, finite and > 0, x not all equal (else ``ValueError``).
+    For slopes with standard errors use :func:`line_fit` on the logarithms.
+
+    Parameters
+    ----------
+    x, y : arrays (n,)
+        n ≥ 2, finite and > 0, x not all equal (else ``ValueError``).
+
+    Returns
+    -------
+    (k, C) : floats, the exponent and the prefactor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 4.0])
+    >>> k, C = power_law_fit(x, 3 * x**-2)
+    >>> round(k, 12), round(C, 12)
+    (-2.0, 3.0)
     """
     x, y = _xy(x, y)
     for name, arr in (("x", x), ("y", y)):
@@ -164,8 +204,24 @@ def power_law_fit(x: Any, y: Any) -> tuple[float, float]:
 
 
 def log_slope(x: Any, y: Any) -> float:
-    """Slope of log y against x (an exponential rate). x, y: 1-d, same length ≥ 2, finite,
-    y > 0, x not all equal (else ``ValueError``)."""
+    """Slope of log y against x (an exponential rate), unweighted least squares.
+
+    Parameters
+    ----------
+    x, y : arrays (n,)
+        n ≥ 2, finite, y > 0, x not all equal (else ``ValueError``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 1.0, 2.0])
+    >>> round(log_slope(x, 5 * np.exp(0.7 * x)), 12)
+    0.7
+    """
     x, y = _xy(x, y)
     if np.any(y <= 0):
         raise ValueError("log_slope needs y > 0")
@@ -173,10 +229,28 @@ def log_slope(x: Any, y: Any) -> float:
 
 
 def mean_and_stderr(samples: Any, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error over ``axis``, ignoring NaNs.
+    """Mean and standard error of the mean over ``axis``, ignoring NaNs (e.g. diverged replicas).
 
-    The mean is NaN where no finite sample is left, the standard error where fewer than two
-    are (NumPy then warns with a ``RuntimeWarning``).
+    Parameters
+    ----------
+    samples : array
+        At least one axis; NumPy or CuPy.
+    axis : int
+        The axis of the replicas.
+
+    Returns
+    -------
+    (mean, stderr) : NumPy arrays of the remaining shape; stderr = s/√n with the sample standard
+    deviation s (ddof = 1) and n the number of finite samples. The mean is NaN where no finite
+    sample is left, the standard error where fewer than two are (NumPy then warns with a
+    ``RuntimeWarning``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m, s = mean_and_stderr(np.array([1.0, 2.0, 3.0, np.nan]))
+    >>> float(m), round(float(s), 6)
+    (2.0, 0.57735)
     """
     s = _real("samples", samples)
     if s.ndim < 1:
