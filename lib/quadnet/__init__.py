@@ -14,7 +14,7 @@ from .model import default_readouts, init_student, make_rng, overlaps_from_weigh
 from .ode import LongRunWarning, RunInterrupted, Trajectory, integrate_ode, ode_rhs
 from .montecarlo import MCEstimate, monte_carlo_loss
 from .overlaps import population_loss
-from . import book, plotting
+from . import book, landscape, plotting, summaries
 from .profiles import profile
 from .theory import (
     Plateau, basin_lr, critical_lr, escape_rate, late_time_loss, manifold_critical_lr, plateau, plateau_basin_q,

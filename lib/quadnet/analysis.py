@@ -1,16 +1,23 @@
-"""Measurements on trajectories: escape times, alignment with the Procrustes point, fits."""
+"""Measurements on trajectories and their statistics: escape times, alignment with the Procrustes
+point, fits with standard errors, mean ± s.e. over replicas, tests of uniformity on the sphere."""
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _validate as v
-from .backend import to_numpy
-from .manifold import _polar
+from .backend import array_module, to_numpy
+from .manifold import polar
+from .model import make_rng
 
-__all__ = ["escape_time", "alignment", "power_law_fit", "log_slope", "mean_and_stderr", "LineFit", "line_fit"]
+__all__ = [
+    "escape_time", "alignment", "power_law_fit", "log_slope", "mean_and_stderr", "LineFit", "line_fit",
+    "mean_chord", "SphereUniformity", "sphere_uniformity",
+]
 
 
 def _real(name: str, x: Any) -> np.ndarray:
@@ -44,10 +51,33 @@ def _xy(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 def escape_time(alpha: Any, loss: Any, level: float) -> np.ndarray:
     """First α at which ``loss`` falls below ``level`` (linear interpolation between samples).
 
-    alpha (T,), loss (T, *batch) → array of the batch shape; NaN where the loss never gets there
-    (or the run diverged first). A natural ``level`` is half the plateau loss.
-    ``alpha`` must be finite and non-decreasing, ``level`` > 0; ``loss`` may hold NaN (after
-    a divergence), which counts as not below the level.
+    Parameters
+    ----------
+    alpha : array (T,)
+        Sample times, finite and non-decreasing.
+    loss : array (T, *batch)
+        Loss at those times, time axis first; NaN (after a divergence) counts as not below.
+    level : float > 0
+        The threshold; a natural one is half the plateau loss (chapter "The plateau").
+
+    Returns
+    -------
+    numpy.ndarray of the batch shape: the first crossing time, NaN where the loss never gets
+    below ``level`` (or the run diverged first).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Non-numeric input, ``alpha`` not 1-d, not finite or decreasing, ``loss`` whose first axis
+        does not match ``alpha``, ``level`` ≤ 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alpha = np.linspace(0, 10, 11)
+    >>> loss = np.stack([1 - 0.1 * alpha, np.ones(11)], axis=1)      # crosses 0.45 at 5.5; never
+    >>> escape_time(alpha, loss, 0.45)
+    array([5.5, nan])
     """
     al = _real("alpha", alpha)
     L = _real("loss", loss)
@@ -71,26 +101,99 @@ def escape_time(alpha: Any, loss: Any, level: float) -> np.ndarray:
     return np.where(hit, t, np.nan)
 
 
-def alignment(M: Any, M0: Any) -> np.ndarray:
-    """Cosine between the polar factors: tr(polar(M)ᵀ polar(M0)) / p*, in [−1, 1].
+def _full_rank(S: Any, shape: tuple) -> Any:
+    """True where singular values S (..., k) have k values above NumPy's ``matrix_rank`` threshold."""
+    eps = float(np.finfo(np.float64).eps)
+    return S[..., -1] > S[..., 0] * max(shape[-2:]) * eps
 
-    1 means M points at the Procrustes point of M0 (the closest solution to the initialization).
-    Shapes (..., p, p*) → (...).
+
+def alignment(M: Any, M0: Any) -> np.ndarray:
+    """Cosine between the polar factors of M and M0: A = tr(polar(M)ᵀ polar(M0)) / p*.
+
+    A = 1 means M points at the Procrustes point of M0 (the solution closest to the initialization,
+    chapter "Implicit bias"), −1 at its opposite; A lies in [−1, 1]. It depends on M only through
+    its polar factor U Vᵀ (M = U Σ Vᵀ), so changing the singular values Σ leaves it unchanged,
+    and A(O M R, O M0 R) = A(M, M0) for orthogonal O (p × p) and R (p* × p*).
+
+    Parameters
+    ----------
+    M, M0 : arrays (..., p, p*)
+        Student–teacher overlaps with p ≥ p* ≥ 1, the same matrix shape and broadcastable batch
+        shapes; finite. NumPy or CuPy.
+
+    Returns
+    -------
+    numpy.ndarray of the broadcast batch shape (a 0-d array for single matrices). Where M or M0
+    is rank-deficient (rank < p* in the sense of ``numpy.linalg.matrix_rank``, e.g. M = 0) the
+    polar factor is not unique: A is NaN there and a ``RuntimeWarning`` says how many; the
+    other elements are unaffected. (The polar factor is never computed for those elements, so
+    this does not depend on what :func:`quadnet.polar` does with rank-deficient input.)
+
+    Raises
+    ------
+    TypeError
+        M or M0 not an array of real numbers.
+    ValueError
+        Non-finite entries, fewer than 2 axes, p < p*, mismatched matrix shapes or batch shapes
+        that do not broadcast; the message names the argument.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M0 = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    >>> float(alignment(M0 @ np.diag([3.0, 0.5]), M0))      # same polar factor
+    1.0
+    >>> float(alignment(-M0, M0))
+    -1.0
     """
-    O, O0 = to_numpy(_polar(M, "M")), to_numpy(_polar(M0, "M0"))
-    if O.shape[-2:] != O0.shape[-2:]:
-        raise ValueError(f"M0 must have the matrix shape of M {O.shape[-2:]}, got {O0.shape[-2:]}")
+    xp = array_module(M, M0)
+    M = v.finite_array("M", M, xp, min_ndim=2)
+    M0 = v.finite_array("M0", M0, xp, min_ndim=2)
+    if M.shape[-2] < M.shape[-1] or M.shape[-1] < 1:
+        raise ValueError(f"M must have shape (..., p, p*) with p ≥ p* ≥ 1, got {M.shape}")
+    if M0.shape[-2:] != M.shape[-2:]:
+        raise ValueError(f"M0 must have the matrix shape of M {M.shape[-2:]}, got {M0.shape[-2:]}")
     try:
-        np.broadcast_shapes(O.shape, O0.shape)
+        batch = np.broadcast_shapes(M.shape[:-2], M0.shape[:-2])
     except ValueError:
-        raise ValueError(f"batch shapes of M {O.shape[:-2]} and M0 {O0.shape[:-2]} do not broadcast") from None
-    return np.einsum("...ij,...ij->...", O, O0) / O.shape[-1]
+        raise ValueError(f"batch shapes of M {M.shape[:-2]} and M0 {M0.shape[:-2]} do not broadcast") from None
+    shape = batch + M.shape[-2:]
+    M, M0 = xp.broadcast_to(M, shape), xp.broadcast_to(M0, shape)
+    ok = _full_rank(xp.linalg.svd(M, compute_uv=False), shape)
+    ok &= _full_rank(xp.linalg.svd(M0, compute_uv=False), shape)
+    n_bad = int(ok.size - int(xp.sum(ok)))
+    if n_bad:
+        warnings.warn(f"alignment: {n_bad} of {ok.size} elements have a rank-deficient M or M0 "
+                      "(polar factor not unique); their alignment is NaN", RuntimeWarning, stacklevel=2)
+        # a stand-in of full rank, so that polar never sees a rank-deficient matrix
+        stand_in = xp.eye(shape[-2], shape[-1])
+        M = xp.where(ok[..., None, None], M, stand_in)
+        M0 = xp.where(ok[..., None, None], M0, stand_in)
+    A = xp.einsum("...ij,...ij->...", polar(M), polar(M0)) / shape[-1]
+    return np.asarray(to_numpy(xp.where(ok, A, xp.nan)))
 
 
 def power_law_fit(x: Any, y: Any) -> tuple[float, float]:
-    """Least-squares fit of log y = log C + k log x. Returns (k, C).
+    """Unweighted least-squares fit of log y = log C + k log x.
 
-    x, y: 1-d, same length ≥ 2, finite and > 0, x not all equal (else ``ValueError``).
+    For slopes with standard errors use :func:`line_fit` on the logarithms.
+
+    Parameters
+    ----------
+    x, y : arrays (n,)
+        n ≥ 2, finite and > 0, x not all equal (else ``ValueError``).
+
+    Returns
+    -------
+    (k, C) : floats, the exponent and the prefactor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 4.0])
+    >>> k, C = power_law_fit(x, 3 * x**-2)
+    >>> round(k, 12), round(C, 12)
+    (-2.0, 3.0)
     """
     x, y = _xy(x, y)
     for name, arr in (("x", x), ("y", y)):
@@ -101,8 +204,24 @@ def power_law_fit(x: Any, y: Any) -> tuple[float, float]:
 
 
 def log_slope(x: Any, y: Any) -> float:
-    """Slope of log y against x (an exponential rate). x, y: 1-d, same length ≥ 2, finite,
-    y > 0, x not all equal (else ``ValueError``)."""
+    """Slope of log y against x (an exponential rate), unweighted least squares.
+
+    Parameters
+    ----------
+    x, y : arrays (n,)
+        n ≥ 2, finite, y > 0, x not all equal (else ``ValueError``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 1.0, 2.0])
+    >>> round(log_slope(x, 5 * np.exp(0.7 * x)), 12)
+    0.7
+    """
     x, y = _xy(x, y)
     if np.any(y <= 0):
         raise ValueError("log_slope needs y > 0")
@@ -110,10 +229,28 @@ def log_slope(x: Any, y: Any) -> float:
 
 
 def mean_and_stderr(samples: Any, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error over ``axis``, ignoring NaNs.
+    """Mean and standard error of the mean over ``axis``, ignoring NaNs (e.g. diverged replicas).
 
-    The mean is NaN where no finite sample is left, the standard error where fewer than two
-    are (NumPy then warns with a ``RuntimeWarning``).
+    Parameters
+    ----------
+    samples : array
+        At least one axis; NumPy or CuPy.
+    axis : int
+        The axis of the replicas.
+
+    Returns
+    -------
+    (mean, stderr) : NumPy arrays of the remaining shape; stderr = s/√n with the sample standard
+    deviation s (ddof = 1) and n the number of finite samples. The mean is NaN where no finite
+    sample is left, the standard error where fewer than two are (NumPy then warns with a
+    ``RuntimeWarning``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m, s = mean_and_stderr(np.array([1.0, 2.0, 3.0, np.nan]))
+    >>> float(m), round(float(s), 6)
+    (2.0, 0.57735)
     """
     s = _real("samples", samples)
     if s.ndim < 1:
@@ -195,3 +332,131 @@ def line_fit(x: Any, y: Any, sigma: Any = None) -> LineFit:
     slope_se = float(np.sqrt(scale / Sxx))
     intercept_se = float(np.sqrt(scale * (1.0 / S + xm**2 / Sxx)))
     return LineFit(slope, slope_se, intercept, intercept_se, chi2, dof)
+
+
+def mean_chord(d: int) -> float:
+    """Mean distance E|X − Y| between two independent uniform points on the unit sphere S^{d−1}.
+
+    2^{d−1} Γ(d/2)² / (√π Γ(d − 1/2)): 4/π on the circle (d = 2), 4/3 on S² (d = 3), → √2 as
+    d → ∞. For any fixed x on the sphere, E|x − Y| takes the same value.
+
+    Examples
+    --------
+    >>> round(mean_chord(3), 12)
+    1.333333333333
+    """
+    d = v.integer("d", d, minimum=2)
+    return float(np.exp((d - 1) * np.log(2) + 2 * math.lgamma(d / 2) - 0.5 * np.log(np.pi) - math.lgamma(d - 0.5)))
+
+
+def _directions(name: str, X: Any) -> np.ndarray:
+    X = _real(name, X)
+    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 2:
+        raise ValueError(f"{name} must have shape (n, d) with n ≥ 2 points in d ≥ 2 dimensions, got {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} must contain only finite values")
+    norms = np.linalg.norm(X, axis=1)
+    if np.any(norms == 0):
+        raise ValueError(f"{name} has a zero row: a direction needs a non-zero vector")
+    return X / norms[:, None]
+
+
+def _sphere_statistics(X: np.ndarray) -> np.ndarray:
+    """(Rayleigh, Bingham, energy) statistics of unit vectors X (..., n, d), shape (..., 3)."""
+    n, d = X.shape[-2:]
+    rayleigh = d * n * np.sum(X.mean(axis=-2) ** 2, axis=-1)
+    G = np.einsum("...id,...jd->...ij", X, X)            # x_i · x_j
+    scatter2 = np.einsum("...ij,...ij->...", G, G) / n**2  # tr T², T = Σ x xᵀ / n
+    bingham = n * d * (d + 2) / 2 * (scatter2 - 1 / d)
+    G *= -2                                              # in place: |x_i − x_j| = √(2 − 2 x_i·x_j)
+    G += 2
+    np.maximum(G, 0, out=G)
+    np.sqrt(G, out=G)
+    chords = G.sum(axis=(-2, -1)) - np.trace(G, axis1=-2, axis2=-1)   # |x_i − x_i| = 0 exactly
+    energy = n * (mean_chord(d) - chords / n**2)
+    return np.stack([rayleigh, bingham, energy], axis=-1)
+
+
+@dataclass(frozen=True)
+class SphereUniformity:
+    """Three tests of uniformity on the unit sphere; see :func:`sphere_uniformity`.
+
+    Attributes ``rayleigh``, ``bingham``, ``energy`` are the statistics, ``p_rayleigh``,
+    ``p_bingham``, ``p_energy`` their Monte Carlo p-values (each in [1/(draws+1), 1]); ``n``
+    points in ``d`` dimensions, ``draws`` null samples.
+    """
+
+    n: int
+    d: int
+    draws: int
+    rayleigh: float
+    bingham: float
+    energy: float
+    p_rayleigh: float
+    p_bingham: float
+    p_energy: float
+
+
+def sphere_uniformity(X: Any, *, draws: int = 999, seed: Any = None) -> SphereUniformity:
+    """Test whether the directions of the rows of X are uniform on the sphere S^{d−1}.
+
+    Three statistics of the unit vectors x_i, large when uniformity fails:
+
+    * Rayleigh, d n |x̄|²: a preferred direction (non-zero mean); ≈ χ²_d under uniformity.
+    * Bingham, n d(d+2)/2 (tr T² − 1/d) with T = Σ x_i x_iᵀ / n: an axial preference (poles,
+      a girdle) that a zero-mean test cannot see; ≈ χ²_{(d−1)(d+2)/2}.
+    * Energy, n [E|X − Y| − Σ_{ij} |x_i − x_j| / n²] (:func:`mean_chord`): n times the energy
+      distance between the sample and the uniform law; zero only for the uniform law, so it is
+      consistent against every alternative.
+
+    The p-values are not asymptotic: each is (1 + #{null ≥ observed}) / (draws + 1) over
+    ``draws`` samples of n uniform points, exactly valid at every n (a test at level ℓ
+    rejects a uniform sample with probability ≤ ℓ, for ℓ ≥ 1/(draws + 1)).
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Non-zero vectors, n ≥ 2, d ≥ 2; only their directions enter (rows are normalized).
+    draws : int ≥ 1
+        Null samples; the smallest attainable p-value is 1/(draws + 1). The cost is
+        O(draws · n² d).
+    seed : int, SeedSequence, Generator or None
+        Randomness of the null samples (the ``"montecarlo"`` stream of an int seed).
+
+    Returns
+    -------
+    SphereUniformity
+
+    Raises
+    ------
+    ValueError
+        X not of shape (n, d) with n, d ≥ 2, non-finite entries or a zero row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).standard_normal((50, 3))        # uniform directions
+    >>> res = sphere_uniformity(X, draws=199, seed=1)
+    >>> min(res.p_rayleigh, res.p_bingham, res.p_energy) > 0.005
+    True
+    >>> poles = X * np.array([0.1, 0.1, 1.0])                        # zero mean, but not uniform
+    >>> res = sphere_uniformity(poles, draws=199, seed=1)
+    >>> res.p_bingham, res.p_energy
+    (0.005, 0.005)
+    """
+    X = _directions("X", X)
+    draws = v.integer("draws", draws)
+    n, d = X.shape
+    observed = _sphere_statistics(X)
+    rng = make_rng(seed, "numpy", role="montecarlo")
+    exceed = np.zeros(3, dtype=np.int64)
+    chunk = max(1, min(draws, 2**22 // (n * n)))
+    done = 0
+    while done < draws:
+        k = min(chunk, draws - done)
+        Y = rng.standard_normal((k, n, d))
+        Y /= np.linalg.norm(Y, axis=-1, keepdims=True)
+        exceed += np.sum(_sphere_statistics(Y) >= observed, axis=0)
+        done += k
+    p = (1 + exceed) / (draws + 1)
+    return SphereUniformity(n, d, draws, *(float(s) for s in observed), *(float(q) for q in p))
