@@ -43,3 +43,13 @@ __all__ += [
     "CriticalStepWarning", "Cache", "SweepError", "SweepResults", "SweepStats", "dask_executor", "default_cache_dir",
     "grid_points", "sweep",
 ]
+
+from .regimes import (  # noqa: E402
+    BiasLifetime, EscapeRates, Staircase, Stationary, bias_lifetime, escape_rates, sequential_frame, staircase,
+    stationary_loss,
+)
+
+__all__ += [
+    "BiasLifetime", "EscapeRates", "Staircase", "Stationary", "bias_lifetime", "escape_rates", "sequential_frame",
+    "staircase", "stationary_loss",
+]

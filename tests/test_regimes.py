@@ -1,0 +1,325 @@
+"""quadnet.regimes: stationary state under label noise, staircase of an anisotropic teacher,
+narrow students, lifetime of the implicit bias.
+
+Every fixed point is checked against the ODE right-hand side (`qn.ode_rhs`, written
+independently of the reduced equations) and against long integrations (`qn.integrate_ode`);
+rates against the fitted growth of the ODE's M; the noise that sets the lifetime of the bias
+against one-step increments of the exact chain (`qn.sgd_overlaps`). The parameters differ from
+those of the book's chapter on purpose.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import quadnet as qn
+from quadnet import regimes as rg
+from quadnet.starts import gaussian_overlaps
+
+# (p, p*, a, b, eta, sigma): square, wide, narrow students, non-default readouts
+STATIONARY_CASES = [
+    (3, 3, 0.5, 0.25, 0.08, 0.8),
+    (5, 2, 0.3, 0.6, 0.05, 0.5),
+    (3, 1, 0.4, 1.0, 0.04, 1.2),
+    (2, 3, 0.5, 0.4, 0.05, 0.3),
+    (1, 2, 1.0, 0.5, 0.06, 0.0),
+]
+
+
+def rotation(n, seed):
+    return np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))[0]
+
+
+# --------------------------------------------------------------------------- stationary state
+
+
+@pytest.mark.parametrize("p,ps,a,b,eta,sigma", STATIONARY_CASES)
+def test_stationary_state_is_a_zero_of_the_full_rhs(p, ps, a, b, eta, sigma):
+    st = qn.stationary_loss(p, ps, a, b, eta=eta, noise=sigma)
+    for U in (np.eye(p), rotation(p, 1)):  # the whole orbit is stationary
+        dQ, dM = qn.ode_rhs(U @ st.Q @ U.T, U @ st.M, np.eye(ps), a, b, eta / a, noise=sigma)
+        assert np.abs(dQ).max() < 1e-13 and np.abs(dM).max() < 1e-13
+    assert st.loss == pytest.approx(float(qn.population_loss(st.Q, st.M, np.eye(ps), a, b, sigma)), rel=1e-13)
+    assert st.trace_D == pytest.approx(b * ps - a * np.trace(st.Q), abs=1e-13)
+    assert st.lr == pytest.approx(eta / a) and st.eta == pytest.approx(eta)
+
+
+@pytest.mark.parametrize("p,ps,a,b,eta,sigma", STATIONARY_CASES)
+def test_long_ode_integration_settles_at_the_stationary_loss(p, ps, a, b, eta, sigma):
+    st = qn.stationary_loss(p, ps, a, b, eta=eta, noise=sigma)
+    Q0, M0, P = gaussian_overlaps(p, ps, 10**4, seed=7)          # a random start, through the plateau
+    al = np.array([0.0, 6000.0, 8000.0])
+    tr = qn.integrate_ode(Q0, M0, P, a, b, eta / a, al, noise=sigma, rtol=1e-10, atol=1e-14)
+    assert not tr.diverged
+    # settled: the last two outputs agree (the slowest mode, the unused units of a wide student,
+    # relaxes at rate ~ 4η²σ², > 1e-3 here), so the end point is the attractor, and it is ours
+    assert abs(tr.loss[-1] - tr.loss[-2]) < 1e-9
+    assert tr.loss[-1] == pytest.approx(st.loss, rel=1e-7, abs=1e-10)
+    assert np.sort(np.linalg.eigvalsh(tr.Q[-1])) == pytest.approx(np.sort(np.diag(st.Q)), abs=1e-6)
+    sv = np.linalg.svd(tr.M[-1], compute_uv=False)
+    assert sv == pytest.approx(np.sort(np.diag(st.M[:, :min(p, ps)]))[::-1].tolist() + [0.0] * (len(sv) - min(p, ps)),
+                               abs=1e-6)
+
+
+def test_excess_is_first_order_in_the_step():
+    # small η: the excess over σ²/2 is η b p* σ² to first order, whatever p ≥ p* (derived in the
+    # chapter from the linearized fixed point); the relative correction is O(η)
+    for p, ps, a, b in [(2, 2, 0.5, 0.5), (6, 2, 0.2, 0.7), (4, 1, 0.25, 1.5)]:
+        for sigma in (0.2, 1.0):
+            eta = 1e-5
+            st = qn.stationary_loss(p, ps, a, b, eta=eta, noise=sigma)
+            assert st.excess / (eta * b * ps * sigma**2) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_noiseless_wide_student_sits_on_the_manifold():
+    st = qn.stationary_loss(5, 2, 0.2, 0.5, eta=0.1)
+    assert st.loss == 0 and st.s == 0 and st.q_perp == pytest.approx(0, abs=1e-15)
+    Q, M = qn.solution_overlaps(st.M / np.sqrt(0.5 / 0.2), 0.2, 0.5)
+    assert np.allclose(Q, st.Q) and np.allclose(M, st.M)
+
+
+def test_narrow_student_noiseless_drift_limit():
+    # p < p*: as η → 0 the state is Q⊥ = 0, q = b(p* + 2)/(a(p + 2)); check against the loss of
+    # that state evaluated by qn.population_loss (independent code)
+    p, ps, a, b = 2, 5, 0.5, 0.3
+    st = qn.stationary_loss(p, ps, a, b, eta=1e-9)
+    q = b * (ps + 2) / (a * (p + 2))
+    O = np.eye(ps)[:p]
+    expected = float(qn.population_loss(q * np.eye(p), np.sqrt(q) * O, np.eye(ps), a, b))
+    assert st.loss == pytest.approx(expected, rel=1e-7)
+    assert st.q == pytest.approx(q, rel=1e-8) and st.q_perp == pytest.approx(0, abs=1e-8)
+
+
+def test_stationary_bad_input():
+    with pytest.raises(ValueError, match="noise"):
+        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.05, noise=-0.1)
+    with pytest.raises(ValueError, match="η_m"):
+        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.25, noise=1.0)      # η_m = 1/(2b(p*+2)) = 0.25
+    with pytest.raises(ValueError, match="noise"):
+        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.1, noise=3.0)       # M would vanish
+    with pytest.raises(TypeError, match="lr"):
+        qn.stationary_loss(2, 2, 0.5, 0.5, 0.2, 1.0, eta=0.1)
+    with pytest.raises(TypeError, match="eta"):
+        qn.stationary_loss(2, 2, 0.5, 0.5)
+    with pytest.raises(ValueError, match="p_star"):
+        qn.stationary_loss(2, 0, 0.5, 0.5, eta=0.1)
+    with pytest.raises(TypeError, match="noise"):
+        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.1, noise="loud")
+
+
+# --------------------------------------------------------------------------- anisotropic teacher
+
+
+def test_rates_at_identity_teacher_equal_the_isotropic_rate():
+    for p, ps, a, b, eta, sigma in [(4, 2, 0.25, 0.5, 0.1, 0.0), (3, 3, 0.2, 0.4, 0.05, 0.7)]:
+        er = qn.escape_rates(p, ps, a, b, eta=eta, noise=sigma)
+        r = qn.escape_rate(p, ps, a, b, eta / a, noise=sigma)
+        assert er.rates == pytest.approx([r] * ps, rel=1e-12)
+        assert er.q == pytest.approx(qn.plateau(p, ps, a, b, eta / a, noise=sigma).q, rel=1e-12)
+
+
+@pytest.mark.parametrize("learned", [0, 1, 2])
+def test_rates_match_the_fitted_growth_of_the_ode(learned):
+    # a rotated (non-diagonal) P, so that the eigenbasis handling is exercised
+    p, ps, a, b, eta, sigma = 5, 3, 0.3, 0.45, 0.06, 0.4
+    V = rotation(ps, 2)
+    P = V @ np.diag([1.7, 1.0, 0.45]) @ V.T
+    er = qn.escape_rates(p, ps, a, b, eta=eta, P=P, noise=sigma, learned=learned)
+    dQ, dM = qn.ode_rhs(er.Q, er.M, P, a, b, eta / a, noise=sigma)
+    assert np.abs(dQ).max() < 1e-12 and np.abs(dM).max() < 1e-12          # a fixed point
+    # seed the unlearned directions in the unused units, tiny, and measure their growth
+    seed = np.zeros((p, ps))
+    seed[learned:, learned:] = 1e-9 * np.random.default_rng(3).standard_normal((p - learned, ps - learned))
+    M0 = er.M + seed @ er.directions.T
+    al = np.array([0.0, 10.0, 30.0])
+    tr = qn.integrate_ode(er.Q, M0, P, a, b, eta / a, al, noise=sigma, rtol=1e-12, atol=1e-22)
+    cols = np.linalg.norm(((tr.M - er.M) @ er.directions)[:, learned:, :], axis=1)   # (T, p*)
+    fitted = np.log(cols[2] / cols[1]) / 20
+    assert fitted[learned:] == pytest.approx(er.rates[learned:], rel=1e-6, abs=1e-9)
+    assert np.all(np.isnan(er.rates[:learned]))
+
+
+def test_staircase_log_slopes_match_ode_escape_times():
+    p, ps, a, b, eta = 3, 2, 0.35, 0.45, 0.07
+    P = np.diag([1.4, 0.6])
+    sc = qn.staircase(p, ps, a, b, eta=eta, P=P)
+    levels = np.append(sc.levels, sc.final_loss)
+    mids = 0.5 * (levels[:-1] + levels[1:])
+    G = np.random.default_rng(11).standard_normal((p, ps))
+    al = np.linspace(0, 700, 14001)
+    times = []
+    for N in (1e8, 1e12):
+        tr = qn.integrate_ode(np.eye(p), G / np.sqrt(N) @ np.sqrt(P), P, a, b, eta / a, al)
+        times.append([float(qn.escape_time(al, tr.loss, m)) for m in mids])
+    slopes = (np.array(times[1]) - np.array(times[0])) / math.log(1e4)
+    # the O(1) offsets cancel in the difference up to corrections that vanish with N (measured
+    # < 0.3 % between N = 1e5 and 1e8); the 1 % tolerance also covers the 0.05 grid in α
+    assert slopes == pytest.approx(sc.log_slopes, rel=1e-2)
+    assert sc.levels[0] == pytest.approx(qn.escape_rates(p, ps, a, b, eta=eta, P=P).loss)
+    assert np.all(np.diff(levels) < 0)
+
+
+def test_narrow_anisotropic_student_learns_the_top_directions():
+    p, ps, a, b, eta = 2, 4, 0.5, 0.25, 0.05
+    lam = np.array([1.6, 1.2, 0.8, 0.4])
+    V = rotation(ps, 4)
+    P = V @ np.diag(lam) @ V.T
+    sc = qn.staircase(p, ps, a, b, eta=eta, P=P)
+    Q0, M0, _ = gaussian_overlaps(p, ps, 10**5, seed=5)
+    M0 = M0 @ V @ np.diag(np.sqrt(lam)) @ V.T          # the same student against this teacher
+    tr = qn.integrate_ode(Q0, M0, P, a, b, eta / a, np.array([0.0, 3000.0, 4000.0]))
+    assert abs(tr.loss[-1] - tr.loss[-2]) < 1e-9
+    assert tr.loss[-1] == pytest.approx(sc.final_loss, rel=1e-7)
+    # its row space is the top-2 eigenspace of P
+    _, _, Vt = np.linalg.svd(tr.M[-1])
+    top = V[:, :2]
+    assert np.linalg.norm(Vt[:2].T @ Vt[:2] - top @ top.T) < 1e-6
+
+
+def test_sequential_frame_is_where_the_ode_lands():
+    p, ps, a, b, eta = 4, 2, 0.25, 0.5, 0.08
+    V = rotation(ps, 8)
+    P = V @ np.diag([1.5, 0.5]) @ V.T
+    G = np.random.default_rng(9).standard_normal((6, p, ps))
+    M0 = G / np.sqrt(1e10) @ V @ np.diag(np.sqrt([1.5, 0.5])) @ V.T
+    tr = qn.integrate_ode(np.eye(p), M0, P, a, b, eta / a, np.array([0.0, 2000.0]))
+    assert np.all(tr.loss[-1] < 1e-4)
+    O_end = qn.polar(tr.M[-1] @ np.linalg.inv(P))
+    O_pred = qn.sequential_frame(M0, P)
+    assert np.all(1 - qn.alignment(O_end, O_pred) < 1e-4)
+    assert np.all(1 - qn.alignment(O_end, M0) > 1e-3)      # the Procrustes frame is missed
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,name",
+    [
+        (dict(P=np.diag([1.0, -0.5])), ValueError, "positive definite"),
+        (dict(P=np.eye(3)), ValueError, "P must have shape"),
+        (dict(P=[[1.0, 0.3], [0.0, 1.0]]), ValueError, "symmetric"),
+        (dict(P=[[1.0, np.nan], [np.nan, 1.0]]), ValueError, "P"),
+        (dict(P="eye"), TypeError, "P"),
+        (dict(noise=-1.0), ValueError, "noise"),
+        (dict(learned=2), ValueError, "learned"),
+        (dict(learned=-1), ValueError, "learned"),
+        (dict(eta=0.5), ValueError, "critical"),
+    ],
+)
+def test_escape_rates_bad_input(kwargs, exc, name):
+    args = dict(eta=0.05)
+    args.update(kwargs)
+    with pytest.raises(exc, match=name):
+        qn.escape_rates(4, 2, 0.25, 0.5, **args)
+
+
+def test_sequential_frame_bad_input():
+    with pytest.raises(ValueError, match="p ≥ p"):
+        qn.sequential_frame(np.ones((1, 2)), np.eye(2))
+    with pytest.raises(ValueError, match="rank"):
+        qn.sequential_frame(np.ones((3, 2)), np.eye(2))
+
+
+# --------------------------------------------------------------------------- lifetime of the bias
+
+
+def fd_jacobian(st, P, lr, noise, h=1e-6):
+    """Central-difference Jacobian of (dQ, dM) in the coordinates (Q_ij, i ≤ j; M_kl)."""
+    p, ps = st.M.shape
+    iu = np.triu_indices(p)
+
+    def pack(dQ, dM):
+        return np.concatenate([dQ[iu], dM.ravel()])
+
+    n = len(iu[0]) + p * ps
+    J = np.empty((n, n))
+    for c in range(n):
+        for sgn in (1, -1):
+            Q, M = st.Q.copy(), st.M.copy()
+            if c < len(iu[0]):
+                i, j = iu[0][c], iu[1][c]
+                Q[i, j] += sgn * h
+                if i != j:
+                    Q[j, i] += sgn * h
+            else:
+                M.flat[c - len(iu[0])] += sgn * h
+            col = pack(*qn.ode_rhs(Q, M, P, st.a, st.b, lr, noise=noise))
+            J[:, c] = col / (2 * h) if sgn == 1 else J[:, c] - col / (2 * h)
+    return J, iu
+
+
+def test_conserved_combinations_are_left_zero_modes_of_the_ode():
+    p, ps, a, b, eta, sigma = 5, 3, 0.3, 0.4, 0.06, 0.9
+    st = qn.stationary_loss(p, ps, a, b, eta=eta, noise=sigma)
+    J, iu = fd_jacobian(st, np.eye(ps), eta / a, sigma)
+    nq = len(iu[0])
+    index_Q = {(i, j): k for k, (i, j) in enumerate(zip(*iu))}
+    # antisymmetric part of M within the learned block: (M_01 − M_10)/(2m)
+    ell = np.zeros(J.shape[0])
+    ell[nq + 0 * ps + 1], ell[nq + 1 * ps + 0] = 0.5 / st.m, -0.5 / st.m
+    scale = np.abs(J).max()
+    assert np.abs(ell @ J).max() < 1e-8 * scale / st.m
+    # unused unit u = 3, learned direction t = 0: ℓ_X Q_ut + ℓ_Y M_ut
+    lX, lY = rg._unused_left_vector(st)
+    ell = np.zeros(J.shape[0])
+    ell[index_Q[(0, 3)]], ell[nq + 3 * ps + 0] = lX, lY
+    assert np.abs(ell @ J).max() < 1e-8 * scale * (abs(lX) + abs(lY))
+    # and it is normalized on the orbit direction (δQ_ut, δM_ut) = (q − s, m)
+    assert lX * (st.q - st.s) + lY * st.m == pytest.approx(1.0)
+
+
+def test_square_student_lifetime_closed_form():
+    # p = p*: the Gauss–Hermite moments reproduce the hand-derived
+    # E[e²(λ₁ν₂ − λ₂ν₁)²] = 2x(σ² + 4(p* + 2)abx), x = Q⊥
+    for ps, a, b, eta, sigma in [(2, 0.5, 0.5, 0.1, 1.0), (3, 0.2, 0.3, 0.07, 0.6), (4, 1.0, 0.25, 0.04, 1.3)]:
+        bl = qn.bias_lifetime(ps, ps, a, b, eta=eta, noise=sigma, N=1000)
+        st = bl.stationary
+        x = st.q_perp
+        kA = 2 * (a * st.lr) ** 2 * x * (sigma**2 + 4 * (ps + 2) * a * b * x) / st.m**2 / 1000
+        assert bl.kappa_rotation == pytest.approx(kA, rel=1e-10)
+        assert bl.tau == pytest.approx(2 / ((ps - 1) * kA), rel=1e-10)
+        assert bl.kappa_unused == 0
+
+
+def one_step_increments(st, N, replicas, steps, seed):
+    """Overlap increments of the exact chain, one step each, from the stationary state."""
+    p, ps = st.M.shape
+    Q0 = np.broadcast_to(st.Q, (replicas, p, p))
+    M0 = np.broadcast_to(st.M, (replicas, p, ps))
+    al = np.arange(steps + 1) / N
+    tr = qn.sgd_overlaps(Q0, M0, np.eye(ps), N, st.a, st.b, st.lr, al, noise=st.noise, seed=seed)
+    assert not tr.diverged.any()
+    return np.diff(tr.Q, axis=0), np.diff(tr.M, axis=0)
+
+
+def test_orbit_noise_matches_one_step_increments_of_the_chain():
+    # N large: the state hardly moves in 2000 steps (drift zero at the fixed point, excursions
+    # O(√(steps)/N)), |x|²/N − 1 = O(N^{-1/2}) is negligible; every (replica, step) is a sample
+    p, ps, a, b, eta, sigma, N = 4, 2, 0.3, 0.4, 0.08, 1.1, 10**6
+    bl = qn.bias_lifetime(p, ps, a, b, eta=eta, noise=sigma, N=N)
+    st = bl.stationary
+    dQ, dM = one_step_increments(st, N, replicas=64, steps=2000, seed=12)
+    cA = (dM[..., 0, 1] - dM[..., 1, 0]) / (2 * st.m)
+    lX, lY = rg._unused_left_vector(st)
+    cC = np.concatenate([(lX * dQ[..., u, t] + lY * dM[..., u, t]).ravel() for u in (2, 3) for t in (0, 1)])
+    for c, kappa, name in ((cA.ravel(), bl.kappa_rotation, "rotation"), (cC, bl.kappa_unused, "unused")):
+        est = N * c**2                      # per unit α: N steps of variance E[c²]
+        se = est.std(ddof=1) / math.sqrt(est.size)
+        # 4.5 standard errors: two-sided false-alarm rate 7e-6 (the cC samples of one step are
+        # correlated across (u, t), so its se is somewhat optimistic; 4.5 leaves room for that)
+        assert abs(est.mean() - kappa) < 4.5 * se, (name, est.mean(), kappa, se)
+        assert se < 0.03 * kappa            # the test has the power to see a 15 % error
+
+
+def test_lifetime_limits_and_errors():
+    assert qn.bias_lifetime(3, 2, 1 / 3, 0.5, eta=0.1, noise=0.0, N=100).tau == math.inf
+    assert qn.bias_lifetime(1, 1, 1.0, 1.0, eta=0.1, noise=1.0, N=100).tau == math.inf   # O(1) = {±1}
+    t1 = qn.bias_lifetime(3, 2, 1 / 3, 0.5, eta=0.05, noise=0.7, N=100).tau
+    t2 = qn.bias_lifetime(3, 2, 1 / 3, 0.5, eta=0.05, noise=0.7, N=400).tau
+    assert t2 == pytest.approx(4 * t1, rel=1e-12)
+    with pytest.raises(ValueError, match="p_star"):
+        qn.bias_lifetime(2, 3, 0.5, 1 / 3, eta=0.05, noise=1.0, N=100)
+    with pytest.raises(ValueError, match="N"):
+        qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=1.0, N=0)
+    with pytest.raises(ValueError, match="noise"):
+        qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=-1.0, N=10)
+    with pytest.raises(TypeError):
+        qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=1.0)          # N is required
