@@ -49,7 +49,7 @@ def test_long_ode_integration_settles_at_the_stationary_loss(p, ps, a, b, eta, s
     st = qn.stationary_loss(p, ps, a, b, eta=eta, noise=sigma)
     Q0, M0, P = gaussian_overlaps(p, ps, 10**4, seed=7)          # a random start, through the plateau
     al = np.array([0.0, 6000.0, 8000.0])
-    tr = qn.integrate_ode(Q0, M0, P, a, b, eta / a, al, noise=sigma, rtol=1e-10, atol=1e-14)
+    tr = qn.integrate_ode(Q0, M0, P, a, b, eta / a, al, noise=sigma)
     assert not tr.diverged
     # settled: the last two outputs agree (the slowest mode, the unused units of a wide student,
     # relaxes at rate ~ 4η²σ², > 1e-3 here), so the end point is the attractor, and it is ours
@@ -323,3 +323,45 @@ def test_lifetime_limits_and_errors():
         qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=-1.0, N=10)
     with pytest.raises(TypeError):
         qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=1.0)          # N is required
+
+
+def rotations_2d(theta):
+    c, s = np.cos(theta), np.sin(theta)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+
+
+def test_alignment_decay_recovers_a_known_diffusion():
+    # Brownian angle with κ per unit α, plus fast off-orbit jitter (i.i.d. small angle per output,
+    # which only lowers the intercept): τ = 2/κ for p* = 2
+    rng = np.random.default_rng(21)
+    kappa, dalpha, T, R = 2e-4, 5.0, 4001, 24
+    theta = np.cumsum(rng.normal(0, math.sqrt(kappa * dalpha), (T, R)), axis=0) + rng.normal(0, 0.05, (T, R))
+    M = 0.9 * rotations_2d(theta)
+    al = dalpha * np.arange(T)
+    fit = qn.alignment_decay(al, M, start=100.0, max_lag=200.0)
+    # 4 standard errors: two-sided false-alarm rate 6e-5
+    assert abs(fit.tau - 2 / kappa) < 4 * fit.tau_se
+    assert fit.tau_se < 0.05 * fit.tau
+    assert fit.lags[0] == dalpha and fit.lags[-1] == pytest.approx(200.0)
+
+
+def test_alignment_decay_bad_input():
+    M = rotations_2d(np.zeros((10, 3)))
+    al = np.arange(10.0)
+    with pytest.raises(ValueError, match="uniformly"):
+        qn.alignment_decay(np.r_[al[:-1], 20.0], M, start=0.0, max_lag=2.0)
+    with pytest.raises(ValueError, match="shape"):
+        qn.alignment_decay(al[:-1], M, start=0.0, max_lag=2.0)
+    with pytest.raises(ValueError, match="max_lag"):
+        qn.alignment_decay(al, M, start=0.0, max_lag=1.0)
+    with pytest.raises(ValueError, match="replicas"):
+        qn.alignment_decay(al, M[:, :1], start=0.0, max_lag=2.0)
+    with pytest.raises(ValueError, match="finite"):
+        qn.alignment_decay(al, M * np.nan, start=0.0, max_lag=2.0)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(rg, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 6 and result.failed == 0

@@ -45,11 +45,11 @@ __all__ += [
 ]
 
 from .regimes import (  # noqa: E402
-    BiasLifetime, EscapeRates, Staircase, Stationary, bias_lifetime, escape_rates, sequential_frame, staircase,
-    stationary_loss,
+    AlignmentDecay, BiasLifetime, EscapeRates, Staircase, Stationary, alignment_decay, bias_lifetime, escape_rates,
+    sequential_frame, staircase, stationary_loss,
 )
 
 __all__ += [
-    "BiasLifetime", "EscapeRates", "Staircase", "Stationary", "bias_lifetime", "escape_rates", "sequential_frame",
-    "staircase", "stationary_loss",
+    "AlignmentDecay", "BiasLifetime", "EscapeRates", "Staircase", "Stationary", "alignment_decay", "bias_lifetime",
+    "escape_rates", "sequential_frame", "staircase", "stationary_loss",
 ]
