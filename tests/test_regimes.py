@@ -264,6 +264,13 @@ def test_conserved_combinations_are_left_zero_modes_of_the_ode():
     assert np.abs(ell @ J).max() < 1e-8 * scale * (abs(lX) + abs(lY))
     # and it is normalized on the orbit direction (δQ_ut, δM_ut) = (q − s, m)
     assert lX * (st.q - st.s) + lY * st.m == pytest.approx(1.0)
+    # the zero modes are exactly the orbit (dimension p p* − p*(p*+1)/2); the slowest other mode
+    # is the relaxation rate reported by bias_lifetime
+    ev = np.sort(-np.linalg.eigvals(J).real)
+    dim = qn.stiefel_dimension(p, ps)
+    assert np.all(np.abs(ev[:dim]) < 1e-7 * scale) and ev[dim] > 1e-3
+    bl = qn.bias_lifetime(p, ps, a, b, eta=eta, noise=sigma, N=10)
+    assert bl.relaxation == pytest.approx(ev[dim], rel=1e-5)
 
 
 def test_square_student_lifetime_closed_form():
@@ -338,11 +345,11 @@ def test_alignment_decay_recovers_a_known_diffusion():
     theta = np.cumsum(rng.normal(0, math.sqrt(kappa * dalpha), (T, R)), axis=0) + rng.normal(0, 0.05, (T, R))
     M = 0.9 * rotations_2d(theta)
     al = dalpha * np.arange(T)
-    fit = qn.alignment_decay(al, M, start=100.0, max_lag=200.0)
+    fit = qn.alignment_decay(al, M, start=100.0, max_lag=200.0, min_lag=20.0)
     # 4 standard errors: two-sided false-alarm rate 6e-5
     assert abs(fit.tau - 2 / kappa) < 4 * fit.tau_se
     assert fit.tau_se < 0.05 * fit.tau
-    assert fit.lags[0] == dalpha and fit.lags[-1] == pytest.approx(200.0)
+    assert fit.lags[0] == pytest.approx(20.0) and fit.lags[-1] == pytest.approx(200.0)
 
 
 def test_alignment_decay_bad_input():
@@ -352,8 +359,10 @@ def test_alignment_decay_bad_input():
         qn.alignment_decay(np.r_[al[:-1], 20.0], M, start=0.0, max_lag=2.0)
     with pytest.raises(ValueError, match="shape"):
         qn.alignment_decay(al[:-1], M, start=0.0, max_lag=2.0)
-    with pytest.raises(ValueError, match="max_lag"):
+    with pytest.raises(ValueError, match="two lags"):
         qn.alignment_decay(al, M, start=0.0, max_lag=1.0)
+    with pytest.raises(ValueError, match="two lags"):
+        qn.alignment_decay(al, M, start=0.0, max_lag=3.0, min_lag=3.0)
     with pytest.raises(ValueError, match="replicas"):
         qn.alignment_decay(al, M[:, :1], start=0.0, max_lag=2.0)
     with pytest.raises(ValueError, match="finite"):

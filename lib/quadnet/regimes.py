@@ -199,9 +199,10 @@ def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
     u, delta, trD, eps0 = _state(p, p_star, b, g, s2, v_)
     w = u - delta
     if not (w > 0):
+        why = "label noise" if p >= p_star else "label noise plus the unlearnable part of the teacher"
         raise ValueError(
-            f"label noise σ = {noise:g} is too strong for η = {g:g}: the stationary M would vanish "
-            f"(m² = {w / a:.3g} ≤ 0); reduce noise or the step"
+            f"no stationary state near the teacher at η = {g:g}, σ = {noise:g}: the {why} would make the "
+            f"stationary M vanish (m² = {w / a:.3g} ≤ 0); reduce noise or the step"
         )
     n = min(p, p_star)
     q, m, s = u / a, math.sqrt(w / a), v_ / a
@@ -541,6 +542,9 @@ class BiasLifetime:
         The same for each angle turning a learned unit into an unused one ((p − p*)p* generators).
     N : int
         Input dimension; τ ∝ N and the κ ∝ 1/N at this order (corrections O(1)).
+    relaxation : float
+        Slowest relaxation rate (per unit α) of the linearized ODE off the orbit: lags ≫
+        1/relaxation see only the diffusion along the orbit (NaN where σ = 0).
     stationary : Stationary
         The state at which the noise was evaluated.
     """
@@ -549,6 +553,7 @@ class BiasLifetime:
     kappa_rotation: float
     kappa_unused: float
     N: int
+    relaxation: float
     stationary: Stationary
 
 
@@ -634,6 +639,30 @@ def _kappa_unused(st):
     return float(np.sum(wts * lam_u**2 * (A1**2 * e2 + 2 * A1 * A2 * e3 + A2**2 * e4)))
 
 
+def _relaxation(st):
+    """Slowest non-zero decay rate of the ODE linearized at the stationary state: central
+    differences of :func:`quadnet.ode_rhs` in the coordinates (Q_ij, i ≤ j; M), discarding the
+    zero modes of the orbit."""
+    from .ode import ode_rhs
+
+    p, ps = st.M.shape
+    iu = np.triu_indices(p)
+    nq = len(iu[0])
+
+    def f(y):
+        Q = np.zeros((p, p))
+        Q[iu] = y[:nq]
+        Q = Q + np.triu(Q, 1).T
+        dQ, dM = ode_rhs(Q, y[nq:].reshape(p, ps), np.eye(ps), st.a, st.b, st.lr, noise=st.noise)
+        return np.concatenate([dQ[iu], dM.ravel()])
+
+    y0 = np.concatenate([st.Q[iu], st.M.ravel()])
+    h = 1e-6 * max(1.0, np.abs(y0).max())
+    J = np.stack([(f(y0 + h * e) - f(y0 - h * e)) / (2 * h) for e in np.eye(y0.size)], axis=1)
+    rates = -np.linalg.eigvals(J).real
+    return float(np.min(rates[rates > 1e-6 * np.abs(rates).max()]))
+
+
 def bias_lifetime(p, p_star, a, b, lr=None, noise=0.0, *, N, eta=None):
     """Decay time τ of the alignment with the closest solution at finite N under label noise (P = I).
 
@@ -691,8 +720,9 @@ def bias_lifetime(p, p_star, a, b, lr=None, noise=0.0, *, N, eta=None):
     kA = _kappa_rotation(st) / N if p_star >= 2 and st.noise > 0 else 0.0
     kC = _kappa_unused(st) / N if p > p_star and st.noise > 0 else 0.0
     rate = 0.5 * ((p_star - 1) * kA + (p - p_star) * kC)
+    relax = _relaxation(st) if st.noise > 0 else math.nan
     return BiasLifetime(tau=1.0 / rate if rate > 0 else math.inf, kappa_rotation=kA, kappa_unused=kC, N=N,
-                        stationary=st)
+                        relaxation=relax, stationary=st)
 
 
 @dataclass(frozen=True)
@@ -720,7 +750,7 @@ class AlignmentDecay:
     mean_alignment: Any
 
 
-def alignment_decay(alpha, M, *, start, max_lag):
+def alignment_decay(alpha, M, *, start, max_lag, min_lag=0.0):
     """Measure the decay time of the alignment with past polar factors, the finite-N signature of
     the diffusion along the orbit (compare with :func:`bias_lifetime`).
 
@@ -740,7 +770,11 @@ def alignment_decay(alpha, M, *, start, max_lag):
         First time of the stationary stretch (after the escape and the relaxation to the
         stationary state).
     max_lag : float
-        Largest lag, at least two grid steps; a fraction of τ keeps −ln a small and linear.
+        Largest lag; a small fraction of τ keeps −ln a small and linear, and many independent
+        windows per replica keep the error bar small.
+    min_lag : float
+        Smallest lag (default: one grid step). Lags shorter than the relaxation time off the
+        orbit (:attr:`BiasLifetime.relaxation`) bend the line; at least two lags must remain.
 
     Returns
     -------
@@ -770,20 +804,23 @@ def alignment_decay(alpha, M, *, start, max_lag):
     if al.size < 3 or not np.allclose(d, d[0], rtol=1e-9, atol=0):
         raise ValueError("alpha must be uniformly spaced (at least 3 points)")
     v.positive("max_lag", max_lag, array=False)
+    v.positive("min_lag", min_lag, allow_zero=True, array=False)
     t0 = int(np.searchsorted(al, float(start) - 1e-9 * d[0]))
     K = int(np.floor(max_lag / d[0] + 1e-9))
-    if K < 2:
-        raise ValueError(f"max_lag must span at least two output steps (dα = {d[0]:g}), got {max_lag}")
+    k0 = max(1, int(np.ceil(min_lag / d[0] - 1e-9)))
+    if K - k0 < 1:
+        raise ValueError(f"[min_lag, max_lag] = [{min_lag:g}, {max_lag:g}] must hold at least two lags of the output step "
+                         f"dα = {d[0]:g}")
     if al.size - t0 <= 2 * K:
         raise ValueError(f"the stretch after start = {start} must be longer than twice max_lag = {max_lag}")
     from .manifold import polar
 
     O = polar(M[t0:])
     lagged = np.stack([np.einsum("trij,trij->r", O[k:], O[:-k]) / ((O.shape[0] - k) * O.shape[-1])
-                       for k in range(1, K + 1)], axis=1)          # (R, K)
+                       for k in range(k0, K + 1)], axis=1)         # (R, lags)
     if np.any(lagged <= 0):
         raise ValueError("the lagged alignment reaches 0 within max_lag: choose a shorter max_lag")
-    lags = d[0] * np.arange(1, K + 1)
+    lags = d[0] * np.arange(k0, K + 1)
     y = -np.log(lagged)
     rates = ((lags - lags.mean()) @ (y - y.mean(axis=1, keepdims=True)).T) / np.sum((lags - lags.mean()) ** 2)
     mean, se = rates.mean(), rates.std(ddof=1) / math.sqrt(rates.size)
