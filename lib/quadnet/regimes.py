@@ -172,8 +172,8 @@ def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
     ------
     ValueError
         Invalid parameters (naming them), or no stationary state near the teacher: η at or above
-        η_m = 1/(2b(p* + 2)), where the manifold stops attracting, or label noise so strong that
-        M would vanish (2ε/... pushes m² ≤ 0).
+        η_m = 1/(2b(p* + 2)), where the manifold stops attracting, or noise so strong for the step
+        that the stationary m² = q − Q⊥ would be ≤ 0 (for p = p*: ησ² ≥ 2b(1 − η/η_m)).
     TypeError
         Both or neither of ``lr`` and ``eta``; non-numbers.
 
@@ -195,7 +195,8 @@ def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
     if p > p_star and s2 > 0:
         v_ = _solve_unused(p, p_star, b, g, s2)
         if v_ is None:
-            raise ValueError(f"no stationary state with positive overlaps at σ = {noise:g}, η = {g:g}: reduce noise or the step")
+            raise ValueError(f"no stationary state with positive overlaps at σ = {noise:g}, η = {g:g}: "
+                             "reduce noise or the step")
     u, delta, trD, eps0 = _state(p, p_star, b, g, s2, v_)
     w = u - delta
     if not (w > 0):
@@ -261,7 +262,8 @@ def _teacher_overlap(P, p_star):
         raise ValueError("P must be symmetric (the teacher overlap W* W*ᵀ/N)")
     lam, vec = np.linalg.eigh(0.5 * (P + P.T))
     if lam[0] <= 0:
-        raise ValueError(f"P must be positive definite (teacher rows linearly independent), got smallest eigenvalue {lam[0]:.4g}")
+        raise ValueError("P must be positive definite (teacher rows linearly independent), got smallest "
+                         f"eigenvalue {lam[0]:.4g}")
     return P, lam[::-1].copy(), vec[:, ::-1].copy()
 
 
@@ -809,8 +811,8 @@ def alignment_decay(alpha, M, *, start, max_lag, min_lag=0.0):
     K = int(np.floor(max_lag / d[0] + 1e-9))
     k0 = max(1, int(np.ceil(min_lag / d[0] - 1e-9)))
     if K - k0 < 1:
-        raise ValueError(f"[min_lag, max_lag] = [{min_lag:g}, {max_lag:g}] must hold at least two lags of the output step "
-                         f"dα = {d[0]:g}")
+        raise ValueError(f"[min_lag, max_lag] = [{min_lag:g}, {max_lag:g}] must hold at least two lags of the "
+                         f"output step dα = {d[0]:g}")
     if al.size - t0 <= 2 * K:
         raise ValueError(f"the stretch after start = {start} must be longer than twice max_lag = {max_lag}")
     from .manifold import polar
