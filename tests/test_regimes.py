@@ -8,6 +8,7 @@ against one-step increments of the exact chain (`qn.sgd_overlaps`). The paramete
 those of the book's chapter on purpose.
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -374,3 +375,164 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(rg, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 6 and result.failed == 0
+
+
+# --------------------------------------------------------------------------- fuzzing
+# Property-based checks in the style of tests/test_fuzz.py, for the public names of this module:
+# a valid draw returns finite results (NaN / inf only where documented); a draw with one argument
+# corrupted raises ValueError or TypeError whose message names that argument.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+NAN, INF = float("nan"), float("inf")
+BAD_POSITIVE = [-1.5, 0.0, NAN, INF, "1.0", None, True]
+BAD_NONNEG = [-0.3, NAN, INF, "0", None, False]
+BAD_INT = [0, -3, 2.5, "4", None, True]
+BAD_MATRIX = [np.diag([1.0, -0.5]), np.eye(3), [[1.0, 0.4], [0.0, 1.0]], [[1.0, NAN], [NAN, 1.0]], "eye", None]
+
+
+def assert_finite(*xs):
+    for x in xs:
+        assert np.all(np.isfinite(np.asarray(x, dtype=float))), x
+
+
+def corrupted(data, bad):
+    """None, or (name, bad value) drawn from ``bad`` = {name: [values]}."""
+    if not data.draw(hst.booleans(), label="corrupt"):
+        return None
+    name = data.draw(hst.sampled_from(sorted(bad)), label="param")
+    return name, data.draw(hst.sampled_from(bad[name]), label=f"bad {name}")
+
+
+def check_call(fn, kwargs, bad):
+    if bad is None:
+        return fn(**kwargs)
+    kw = dict(kwargs, **{bad[0]: bad[1]})
+    with pytest.raises((ValueError, TypeError)) as info:
+        fn(**kw)
+    assert bad[0] in str(info.value), (bad, str(info.value))
+    return None
+
+
+@hst.composite
+def noisy_setting(draw, wide=None):
+    """(p, p*, a, b, eta, noise) with a stationary state: η = ρ η_m, σ² a fraction of its bound."""
+    ps = draw(hst.integers(1, 4))
+    p = draw(hst.integers(ps, ps + 3) if wide else hst.integers(1, ps + 3))
+    a, b = draw(hst.floats(0.1, 3.0)), draw(hst.floats(0.1, 3.0))
+    rho = draw(hst.floats(0.01, 0.8))
+    eta = rho / (2 * b * (ps + 2))
+    eps_d = b * b * max(ps - p, 0) * (ps + 2) / (p + 2)
+    room = 2 * b * (1 - rho) / eta - 2 * eps_d      # σ² must stay below this (exact for p ≤ p*)
+    if room <= 0:
+        return p, ps, a, b, 0.5 * eta * room / (room - 1) if room < 0 else eta, 0.0
+    return p, ps, a, b, eta, float(np.sqrt(draw(hst.floats(0.0, 0.5)) * room))
+
+
+@FUZZ
+@given(noisy_setting(), hst.data())
+def test_fuzz_stationary_loss(setting, data):
+    p, ps, a, b, eta, sigma = setting
+    kwargs = dict(p=p, p_star=ps, a=a, b=b, eta=eta, noise=sigma)
+    try_valid = dict(kwargs)
+    bad = corrupted(data, {"p": BAD_INT, "p_star": BAD_INT, "a": BAD_POSITIVE, "b": BAD_POSITIVE,
+                           "eta": BAD_POSITIVE, "noise": BAD_NONNEG, "lr": [1.0]})
+    if bad is not None and bad[0] == "lr":
+        bad = ("lr", 1.0)                       # both lr and eta: names both
+    try:
+        st = check_call(qn.stationary_loss, try_valid, bad)
+    except ValueError as exc:                   # the documented "no stationary state" (narrow, strong noise)
+        assert bad is None and "no stationary state" in str(exc), exc
+        return
+    if st is not None:
+        assert_finite(st.loss, st.q, st.m, st.s, st.trace_D, st.Q, st.M)
+        assert st.loss >= 0.5 * sigma**2 - 1e-15 and st.q_perp >= -1e-15 and st.Q.shape == (p, p)
+
+
+@FUZZ
+@given(hst.integers(1, 4), hst.integers(1, 4), hst.data())
+def test_fuzz_escape_rates_and_staircase(p, ps, data):
+    a, b = data.draw(hst.floats(0.1, 3.0)), data.draw(hst.floats(0.1, 3.0))
+    lam = np.sort(data.draw(hst.lists(hst.floats(0.2, 2.0), min_size=ps, max_size=ps)))[::-1]
+    V = rotation(ps, data.draw(hst.integers(0, 100)))
+    P = V @ np.diag(lam) @ V.T
+    eta = data.draw(hst.floats(0.001, 0.05)) / (b * (lam.sum() + 1))      # well below the critical step
+    sigma = data.draw(hst.floats(0.0, 1.0))
+    learned = data.draw(hst.integers(0, min(p, ps) - 1))
+    bad_P = [np.diag([1.0] * (ps - 1) + [-0.5]), np.eye(ps + 1), "eye", None, np.full((ps, ps), NAN)]
+    if ps >= 2:
+        asym = P.copy()
+        asym[0, 1] += 0.5
+        bad_P.append(asym)
+    bad = corrupted(data, {"p": BAD_INT, "p_star": BAD_INT, "a": BAD_POSITIVE, "b": BAD_POSITIVE,
+                           "eta": BAD_POSITIVE, "noise": BAD_NONNEG, "P": bad_P,
+                           "learned": [-1, min(p, ps), 1.5, "0"]})
+    kwargs = dict(p=p, p_star=ps, a=a, b=b, eta=eta, P=P, noise=sigma, learned=learned)
+    er = check_call(qn.escape_rates, kwargs, bad)
+    if er is not None:
+        assert_finite(er.rates[learned:], er.eigenvalues, er.directions, er.q, er.loss, er.Q, er.M)
+        assert np.all(np.isnan(er.rates[:learned]))
+    kwargs.pop("learned")
+    if bad is not None and bad[0] == "learned":
+        bad = None
+    sc = check_call(qn.staircase, kwargs, bad)
+    if sc is not None:
+        assert_finite(sc.levels, sc.eigenvalues)
+        assert sc.rates.shape == (min(p, ps), ps) and sc.log_slopes.shape == (min(p, ps),)
+
+
+@FUZZ
+@given(noisy_setting(wide=True), hst.integers(1, 10**6), hst.data())
+def test_fuzz_bias_lifetime(setting, N, data):
+    p, ps, a, b, eta, sigma = setting
+    bad = corrupted(data, {"p": BAD_INT, "p_star": BAD_INT, "a": BAD_POSITIVE, "b": BAD_POSITIVE,
+                           "eta": BAD_POSITIVE, "noise": BAD_NONNEG, "N": BAD_INT})
+    kwargs = dict(p=p, p_star=ps, a=a, b=b, eta=eta, noise=sigma, N=N)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")     # no overflow or other warning on any draw
+            bl = check_call(qn.bias_lifetime, kwargs, bad)
+    except ValueError as exc:
+        assert bad is None and "no stationary state" in str(exc), exc
+        return
+    if bl is not None:
+        assert_finite(bl.kappa_rotation, bl.kappa_unused)
+        rate = 0.5 * ((ps - 1) * bl.kappa_rotation + (p - ps) * bl.kappa_unused)
+        assert bl.tau == (pytest.approx(1 / rate, rel=1e-12) if rate > 1e-300 else math.inf)   # inf: no diffusion
+        assert (rate == 0) if (sigma == 0 or p == ps == 1) else True
+        assert math.isnan(bl.relaxation) if sigma == 0 else bl.relaxation >= 0
+
+
+@FUZZ
+@given(hst.integers(1, 4), hst.integers(0, 3), hst.integers(0, 1000), hst.data())
+def test_fuzz_sequential_frame(ps, extra, seed, data):
+    p = ps + extra
+    rng = np.random.default_rng(seed)
+    M0 = rng.standard_normal((3, p, ps))
+    P = rotation(ps, seed) @ np.diag(rng.uniform(0.2, 2.0, ps)) @ rotation(ps, seed).T
+    bad = corrupted(data, {"M0": [np.ones((1, p + 1, p + 2)), "M", None, M0 * NAN, np.ones(3)],
+                           "P": [np.diag([1.0] * (ps - 1) + [-1.0]), np.eye(ps + 1), "eye", None]})
+    O = check_call(qn.sequential_frame, dict(M0=M0, P=P), bad)
+    if O is not None:
+        assert_finite(O)
+        assert np.allclose(np.swapaxes(O, -1, -2) @ O, np.eye(ps), atol=1e-10)
+
+
+@FUZZ
+@given(hst.integers(2, 6), hst.floats(1e-5, 1e-3), hst.data())
+def test_fuzz_alignment_decay(R, kappa, data):
+    rng = np.random.default_rng(data.draw(hst.integers(0, 1000)))
+    theta = np.cumsum(rng.normal(0, math.sqrt(kappa), (301, R)), axis=0)
+    M = rotations_2d(theta)
+    al = np.arange(301.0)
+    bad = corrupted(data, {"alpha": [np.r_[al[:-1], 400.0], al[:-1], "t", None],
+                           "M": [M[:, :1], M[..., 0], M * NAN, "M"],
+                           "start": [NAN, -1.0, "0", None, 290.0], "max_lag": BAD_POSITIVE + [1.0],
+                           "min_lag": [-1.0, NAN, "0", 40.0]})
+    fit = check_call(qn.alignment_decay, dict(alpha=al, M=M, start=10.0, max_lag=30.0, min_lag=2.0), bad)
+    if fit is not None:
+        assert_finite(fit.rates, fit.lags, fit.mean_alignment)
+        assert fit.tau > 0

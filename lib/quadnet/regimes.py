@@ -67,6 +67,9 @@ class Stationary:
         Singular value of M (its n non-zero singular values are equal).
     s : float
         Eigenvalue of Q on the p − p* unused student units (0 when p ≤ p* or σ = 0).
+    q_perp : float
+        Q⊥ = q − m² on a learned direction, the part of the student the teacher cannot see
+        (computed directly, not as a difference).
     trace_D : float
         Trace mismatch tr D = b p* − a tr Q.
     loss : float
@@ -86,6 +89,7 @@ class Stationary:
     q: float
     m: float
     s: float
+    q_perp: float
     trace_D: float
     loss: float
     Q: Any
@@ -96,17 +100,13 @@ class Stationary:
         """ε_g − σ²/2: what the network itself gets wrong."""
         return self.loss - 0.5 * self.noise**2
 
-    @property
-    def q_perp(self) -> float:
-        """Q⊥ = q − m² on a learned direction: the part of the student the teacher cannot see."""
-        return self.q - self.m**2
 
 
 def _state(p, p_star, b, g, s2, v_):
     """(u, δ, tr D, ε₀) of the stationary ansatz at a given rescaled unused eigenvalue v (scalars)."""
     n, k = min(p, p_star), max(p - p_star, 0)
     u = (b * (p_star + 2) - k * v_) / (n + 2)  # the M equation: tr D + 2b − 2u = 0
-    trD = 2 * (u - b)
+    trD = 2 * (b * (p_star - n) - k * v_) / (n + 2)  # = 2(u − b), without the cancellation
     eps_free = 0.5 * trD**2 + b * b * p_star - 2 * b * n * u + n * u * u + k * v_ * v_  # ε₀ at δ = 0
     denom = 2 * b * (1 - 2 * g * (n + 2) * u)
     delta = g * u * (2 * eps_free + s2) / denom if denom > 0 else math.inf
@@ -132,7 +132,10 @@ def _solve_unused(p, p_star, b, g, s2):
         lo, hi = hi, 2 * hi
         if hi > b * (p_star + 2) / (p - p_star):  # u would turn negative: no stationary state
             return None
-    return brentq(_unused_residual, lo, hi, args=(p, p_star, b, g, s2), xtol=1e-16, rtol=1e-15, maxiter=200)
+    if _unused_residual(hi, p, p_star, b, g, s2) == 0:
+        return hi
+    return brentq(_unused_residual, lo, hi, args=(p, p_star, b, g, s2), xtol=1e-300, rtol=4 * np.finfo(float).eps,
+                  maxiter=500)
 
 
 def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
@@ -210,8 +213,8 @@ def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
     Q = np.diag([q] * n + [s] * (p - n))
     M = np.zeros((p, p_star))
     M[range(n), range(n)] = m
-    return Stationary(p=p, p_star=p_star, a=a, b=b, lr=lr, eta=g, noise=noise, q=q, m=m, s=s, trace_D=trD,
-                      loss=eps0 + 0.5 * s2, Q=Q, M=M)
+    return Stationary(p=p, p_star=p_star, a=a, b=b, lr=lr, eta=g, noise=noise, q=q, m=m, s=s, q_perp=delta / a,
+                      trace_D=trD, loss=eps0 + 0.5 * s2, Q=Q, M=M)
 
 
 # --------------------------------------------------------------------------- anisotropic teacher
@@ -546,7 +549,8 @@ class BiasLifetime:
         Input dimension; τ ∝ N and the κ ∝ 1/N at this order (corrections O(1)).
     relaxation : float
         Slowest relaxation rate (per unit α) of the linearized ODE off the orbit: lags ≫
-        1/relaxation see only the diffusion along the orbit (NaN where σ = 0).
+        1/relaxation see only the diffusion along the orbit (NaN where σ = 0; from finite
+        differences, resolved down to ~1e-9, 0 below that).
     stationary : Stationary
         The state at which the noise was evaluated.
     """
@@ -659,10 +663,12 @@ def _relaxation(st):
         return np.concatenate([dQ[iu], dM.ravel()])
 
     y0 = np.concatenate([st.Q[iu], st.M.ravel()])
-    h = 1e-6 * max(1.0, np.abs(y0).max())
+    h = 1e-7 * max(1.0, np.abs(y0).max())
     J = np.stack([(f(y0 + h * e) - f(y0 - h * e)) / (2 * h) for e in np.eye(y0.size)], axis=1)
-    rates = -np.linalg.eigvals(J).real
-    return float(np.min(rates[rates > 1e-6 * np.abs(rates).max()]))
+    ev = np.linalg.eigvals(J)
+    # the first stiefel_dimension(p, p*) eigenvalues by modulus are the zero modes of the orbit
+    dim = p * ps - ps * (ps + 1) // 2
+    return max(float(-ev[np.argsort(np.abs(ev))][dim].real), 0.0)
 
 
 def bias_lifetime(p, p_star, a, b, lr=None, noise=0.0, *, N, eta=None):
@@ -721,10 +727,10 @@ def bias_lifetime(p, p_star, a, b, lr=None, noise=0.0, *, N, eta=None):
     st = stationary_loss(p, p_star, a, b, lr, noise, eta=eta)
     kA = _kappa_rotation(st) / N if p_star >= 2 and st.noise > 0 else 0.0
     kC = _kappa_unused(st) / N if p > p_star and st.noise > 0 else 0.0
-    rate = 0.5 * ((p_star - 1) * kA + (p - p_star) * kC)
+    rate = float(0.5 * ((p_star - 1) * kA + (p - p_star) * kC))
     relax = _relaxation(st) if st.noise > 0 else math.nan
-    return BiasLifetime(tau=1.0 / rate if rate > 0 else math.inf, kappa_rotation=kA, kappa_unused=kC, N=N,
-                        relaxation=relax, stationary=st)
+    tau = 1.0 / rate if rate > 1e-300 else math.inf            # below that 1/rate would overflow
+    return BiasLifetime(tau=tau, kappa_rotation=kA, kappa_unused=kC, N=N, relaxation=relax, stationary=st)
 
 
 @dataclass(frozen=True)
@@ -796,7 +802,11 @@ def alignment_decay(alpha, M, *, start, max_lag, min_lag=0.0):
     >>> round(float(fit.tau) / 2e4, 1)                                     # τ = 2/κ
     1.0
     """
-    al = v.alphas(alpha)
+    try:
+        al = v.alphas(alpha)
+    except (TypeError, ValueError) as exc:          # name this function's parameter, alpha
+        raise type(exc)(str(exc).replace("alphas", "alpha")) from None
+    v.positive("start", start, allow_zero=True, array=False)
     M = v.finite_array("M", to_numpy(M), np, min_ndim=4)
     if M.ndim != 4 or M.shape[0] != al.size:
         raise ValueError(f"M must have shape (T, R, p, p*) with T = len(alpha) = {al.size}, got {M.shape}")
