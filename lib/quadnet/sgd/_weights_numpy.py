@@ -23,7 +23,7 @@ from ..model import make_rng
 from ._memory import chunk_sizes
 from ._plan import replica_rngs
 
-__all__ = ["BlockedWeights"]
+__all__ = ["WeightsEngine", "BlockedWeights"]
 
 
 def _fill_normals(rngs, rows, X, K, pool, dtype):
@@ -62,8 +62,9 @@ def _blocked_steps(A, G, y, trq, act, a, two_a_lr, N, xp):
     return Dt, hist
 
 
-class BlockedWeights:
-    """The engine on the working weights ``W`` (R, p, N), updated in place.
+class WeightsEngine:
+    """What every weight-space engine shares: the working weights ``W`` (R, p, N), updated in
+    place, their overlaps, the recorded outputs and the divergence tracker.
 
     Parameters
     ----------
@@ -74,7 +75,8 @@ class BlockedWeights:
     T : number of output times
 
     ``trQ0`` (R,) holds tr Q(0); the run's :class:`~quadnet._divergence.Divergence`, built from it,
-    is then given with :meth:`attach`.
+    is then given with :meth:`attach`. Subclasses implement ``advance(pos, n)`` and set ``K_max``
+    (the steps per call of ``advance`` that the driver asks for).
     """
 
     name = "weights"
@@ -83,20 +85,12 @@ class BlockedWeights:
         R, p, N = W.shape
         self.W, self.Ws, self.W_init, self.prm, self.xp, self.div = W, Ws, W_init, prm, xp, None
         self.N, self.dtype = N, W.dtype
-        self.K_max, Rg = chunk_sizes(R, N, W.dtype.itemsize)
+        Rg = chunk_sizes(R, N, W.dtype.itemsize)[1]
         self.groups = [(r0, min(R, r0 + Rg)) for r0 in range(0, R, Rg)]
-        self.X = xp.empty((Rg, self.K_max, N), dtype=W.dtype)
-        if xp is np:
-            self.rngs = replica_rngs(seed, R, 2, "sgd")  # [inputs, label noise] per replica
-            workers = max(1, min(os.cpu_count() or 1, 8, Rg))
-            self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-        else:
-            self.rng, self.pool = make_rng(seed, "cupy", role="sgd"), None
         self.trQ = xp.empty(R)
         for r0, r1 in self.groups:
             self.trQ[r0:r1] = tr(self.overlaps(r0, r1)[0], xp)
         self.trQ0 = self.trQ.copy()
-        self.act = xp.ones(R)
         ps = Ws.shape[-2]
         self.Q_out = xp.full((T, R, p, p), xp.nan)
         self.M_out = xp.full((T, R, p, ps), xp.nan)
@@ -137,6 +131,28 @@ class BlockedWeights:
             self.M_out[ti, rows] = self.div.where_active(M, self.xp, rows)
             if Rm is not None:
                 self.R_out[ti, rows] = self.div.where_active(Rm, self.xp, rows)
+
+    def close(self) -> None:
+        """Release what the engine holds (threads)."""
+
+
+class BlockedWeights(WeightsEngine):
+    """The blocked engine (module docstring); arguments as :class:`WeightsEngine`."""
+
+    name = "weights"
+
+    def __init__(self, W, Ws, W_init, seed, prm, xp, T):
+        super().__init__(W, Ws, W_init, seed, prm, xp, T)
+        R, p, N = W.shape
+        self.K_max, Rg = chunk_sizes(R, N, W.dtype.itemsize)
+        self.X = xp.empty((Rg, self.K_max, N), dtype=W.dtype)
+        if xp is np:
+            self.rngs = replica_rngs(seed, R, 2, "sgd")  # [inputs, label noise] per replica
+            workers = max(1, min(os.cpu_count() or 1, 8, Rg))
+            self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        else:
+            self.rng, self.pool = make_rng(seed, "cupy", role="sgd"), None
+        self.act = xp.ones(R)
 
     def advance(self, pos: int, n: int) -> None:
         done = 0
