@@ -486,12 +486,15 @@ def test_kernels_compile_for_real_gpus(cc, tmp_path):
     ptxas = shutil.which("ptxas") or next((str(p) for p in Path("/usr/local").glob("cuda*/bin/ptxas")), None)
     if ptxas is None:
         pytest.skip("ptxas (CUDA toolkit) not found")
-    env = dict(os.environ, CUDA_HOME=os.environ.get("CUDA_HOME", str(Path(ptxas).parents[1])))
+    env = dict(os.environ)
     env.pop("NUMBA_ENABLE_CUDASIM", None)
+    toolkit = Path(ptxas).resolve().parents[1]
+    if "CUDA_HOME" not in env and (toolkit / "nvvm").is_dir():
+        env["CUDA_HOME"] = str(toolkit)
     res = subprocess.run([sys.executable, "-c", _COMPILE, cc, str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=900)
     if res.returncode == 3:
-        pytest.skip(res.stdout.strip()[-300:])
+        pytest.skip(res.stdout.strip()[-200:])
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     paths = json.loads(res.stdout.strip().split("PTX ", 1)[1])
     report = {}

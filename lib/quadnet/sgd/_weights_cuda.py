@@ -71,6 +71,7 @@ def kernels(p: int, ps: int, threads: int, shared: bool, predrawn: bool, single:
     """
     NV = p + ps + 1
     RED = threads * NV
+    P1 = p + 1
     DT = float32 if single else float64
 
     @cuda.jit
@@ -81,7 +82,7 @@ def kernels(p: int, ps: int, threads: int, shared: bool, predrawn: bool, single:
             return
         N = W.shape[2]
         red = cuda.shared.array(RED, float64)
-        coef = cuda.shared.array(p + 1, float64)  # δ_k/√N, then the divergence flag
+        coef = cuda.shared.array(P1, float64)  # δ_k/√N, then the divergence flag
         part = cuda.local.array(NV, float64)
         rs = 0 if Ws.shape[0] == 1 else r
         dyn = cuda.shared.array(0, DT)  # p·N weights then N inputs, with ``shared``
