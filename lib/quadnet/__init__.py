@@ -30,9 +30,9 @@ __all__ = [
     "__version__",
 ]
 
-from .sgd import SGDTrajectory, numba_available, sgd_overlaps, sgd_weights  # noqa: E402
+from .sgd import MemoryBudgetError, SGDTrajectory, numba_available, sgd_overlaps, sgd_weights  # noqa: E402
 
-__all__ += ["SGDTrajectory", "numba_available", "sgd_overlaps", "sgd_weights"]
+__all__ += ["MemoryBudgetError", "SGDTrajectory", "numba_available", "sgd_overlaps", "sgd_weights"]
 
 from .theory import CriticalStepWarning  # noqa: E402
 from .sweep import (  # noqa: E402

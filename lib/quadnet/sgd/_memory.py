@@ -64,9 +64,14 @@ class WeightsLayout:
             "outputs Q, M (R)": out + 4 * T * R * 8,
             # the larger of: a chunk's inputs and the update's temporary / the float64 copies of a group
             # while recording / the temporaries of the loss at the end
-            "chunk buffers": max(Rg * K * N * it + Rg * p * N * it + 8 * Rg * K * (2 * p + ps + K + 4),
-                                 Rg * (2 * p + ps) * N * f64,
-                                 T * R * max(p, ps) * p * 8),
+            "small arrays (generators, temporaries)": 2**20,
+            "inputs of a chunk": Rg * K * N * it,
+            # the largest temporary: the update's product / the float64 copies of a group while
+            # recording (float32 runs) / the temporaries of the loss at the end
+            "largest temporary": max(Rg * p * N * it + 8 * Rg * K * (2 * p + ps + K + 4),
+                                     (Rg * p * (2 if self.track_init else 1) + (1 if self.teacher_rows <= 1 else Rg) * ps)
+                                     * N * f64,
+                                     T * R * max(p, ps) * p * 8),
         }
 
     def peak(self) -> int:
