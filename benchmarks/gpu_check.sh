@@ -30,7 +30,7 @@ step "1. install"
 if [ -d .whl ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
     && export PYTHONPATH="$PYTHONPATH:/tmp/site" && note "install: wheels from .whl/"
-elif timeout 240 $PY -m pip install -q -r requirements-gpu.txt >"$OUT/pip.log" 2>&1; then
+elif timeout 120 $PY -m pip install -q --retries 0 --timeout 5 -r requirements-gpu.txt >"$OUT/pip.log" 2>&1; then
   note "install: requirements-gpu.txt"
 else
   note "install: no registry reachable; using the installed packages (see $OUT/pip.log)"
