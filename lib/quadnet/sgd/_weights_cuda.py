@@ -57,6 +57,88 @@ def _reduce(red, tid, threads, nv):
         s //= 2
 
 
+@cuda.jit(device=True)
+def _fields(W, Ws, Xin, Xbuf, dyn, part, r, rs, tid, threads, t, step0, key, p, ps, shared, predrawn):
+    """Phase 1 of step t for thread ``tid``: its components of x (drawn, or read from Xin) into
+    the block's x buffer, and its shares of W x, W* x and |x|² into ``part`` (float64)."""
+    N = W.shape[2]
+    for v in range(p + ps + 1):
+        part[v] = 0.0
+    for j in range(tid, (N + 1) // 2, threads):
+        if predrawn:
+            g1 = float64(Xin[r, t - step0, 2 * j])
+            g2 = float64(Xin[r, t - step0, 2 * j + 1]) if 2 * j + 1 < N else 0.0
+        else:
+            g1, g2 = normal_pair(key, uint64(j), uint64(2 * t))
+        for h in range(2):
+            i = 2 * j + h
+            if i < N:
+                if shared:  # stored in the run's precision, used as stored
+                    dyn[p * N + i] = g1 if h == 0 else g2
+                    xd = float64(dyn[p * N + i])
+                else:
+                    Xbuf[r, i] = g1 if h == 0 else g2
+                    xd = float64(Xbuf[r, i])
+                for k in range(p):
+                    w = dyn[k * N + i] if shared else W[r, k, i]
+                    part[k] += float64(w) * xd
+                for m in range(ps):
+                    part[p + m] += float64(Ws[rs, m, i]) * xd
+                part[p + ps] += xd * xd
+
+
+@cuda.jit(device=True)
+def _coefficients(red, coef, coefd, xi, trq, limit, a, b, lr, noise, p, ps, N):
+    """Phase 2 (thread 0): from the reduced sums, δ/√N into coef (float64) and coefd (the run's
+    precision), and the new tr Q; coef[p] = 1 flags a divergence."""
+    sqrtN = math.sqrt(float64(N))
+    yt = 0.0
+    for m in range(ps):
+        nu = red[p + m] / sqrtN
+        yt += nu * nu
+    yh = 0.0
+    for k in range(p):
+        lam = red[k] / sqrtN
+        yh += lam * lam
+    e = b * yt + noise * xi - a * yh
+    dl = 0.0
+    dd = 0.0
+    for k in range(p):
+        lam = red[k] / sqrtN
+        d = 2.0 * a * lr * e * lam
+        dl += d * lam
+        dd += d * d
+        coef[k] = d / sqrtN
+        coefd[k] = coef[k]
+    trq = trq + (2.0 * dl + dd * (red[p + ps] / N)) / N
+    coef[p] = 0.0 if trq <= limit else 1.0
+    return trq
+
+
+@cuda.jit(device=True)
+def _update(W, Xbuf, dyn, coefd, r, tid, threads, p, shared):
+    """Phase 3: W += δ x/√N on this thread's components, in the run's precision."""
+    N = W.shape[2]
+    for i in range(tid, N, threads):
+        xd = dyn[p * N + i] if shared else Xbuf[r, i]
+        for k in range(p):
+            if shared:
+                dyn[k * N + i] += coefd[k] * xd
+            else:
+                W[r, k, i] += coefd[k] * xd
+
+
+@cuda.jit(device=True)
+def _copy_weights(W, dyn, r, tid, threads, p, to_shared):
+    N = W.shape[2]
+    for k in range(p):
+        for i in range(tid, N, threads):
+            if to_shared:
+                dyn[k * N + i] = W[r, k, i]
+            else:
+                W[r, k, i] = dyn[k * N + i]
+
+
 @functools.lru_cache(maxsize=None)
 def kernels(p: int, ps: int, threads: int, shared: bool, predrawn: bool, single: bool):
     """The kernel for p student rows, p* teacher rows, ``threads`` per block, weights in shared
@@ -80,45 +162,18 @@ def kernels(p: int, ps: int, threads: int, shared: bool, predrawn: bool, single:
         tid = cuda.threadIdx.x
         if active[r] == 0:
             return
-        N = W.shape[2]
         red = cuda.shared.array(RED, float64)
         coef = cuda.shared.array(P1, float64)  # δ_k/√N, then the divergence flag
+        coefd = cuda.shared.array(P1, DT)
+        dyn = cuda.shared.array(0, DT)  # p·N weights then N inputs, with ``shared``
         part = cuda.local.array(NV, float64)
         rs = 0 if Ws.shape[0] == 1 else r
-        dyn = cuda.shared.array(0, DT)  # p·N weights then N inputs, with ``shared``
         if shared:
-            for k in range(p):
-                for i in range(tid, N, threads):
-                    dyn[k * N + i] = W[r, k, i]
+            _copy_weights(W, dyn, r, tid, threads, p, True)
         cuda.syncthreads()
-        npairs = (N + 1) // 2
-        sqrtN = math.sqrt(float64(N))
         trq = trQ[r]
-        key = keys[r]
         for t in range(step0, step0 + n_steps):
-            for v in range(NV):
-                part[v] = 0.0
-            for j in range(tid, npairs, threads):
-                if predrawn:
-                    g1 = float64(Xin[r, t - step0, 2 * j])
-                    g2 = float64(Xin[r, t - step0, 2 * j + 1]) if 2 * j + 1 < N else 0.0
-                else:
-                    g1, g2 = normal_pair(key, uint64(j), uint64(2 * t))
-                for h in range(2):
-                    i = 2 * j + h
-                    if i < N:
-                        x = DT(g1 if h == 0 else g2)
-                        if shared:
-                            dyn[p * N + i] = x
-                        else:
-                            Xbuf[r, i] = x
-                        xd = float64(x)
-                        for k in range(p):
-                            w = dyn[k * N + i] if shared else W[r, k, i]
-                            part[k] += float64(w) * xd
-                        for m in range(ps):
-                            part[p + m] += float64(Ws[rs, m, i]) * xd
-                        part[p + ps] += xd * xd
+            _fields(W, Ws, Xin, Xbuf, dyn, part, r, rs, tid, threads, t, step0, keys[r], p, ps, shared, predrawn)
             for v in range(NV):
                 red[tid * NV + v] = part[v]
             cuda.syncthreads()
@@ -127,45 +182,18 @@ def kernels(p: int, ps: int, threads: int, shared: bool, predrawn: bool, single:
                 if predrawn:
                     xi = XI[r, t - step0]
                 else:
-                    xi, _ = normal_pair(key, uint64(0), uint64(2 * t + 1))
-                yt = 0.0
-                for m in range(ps):
-                    nu = red[p + m] / sqrtN
-                    yt += nu * nu
-                yh = 0.0
-                for k in range(p):
-                    lam = red[k] / sqrtN
-                    yh += lam * lam
-                e = b * yt + noise * xi - a * yh
-                dl = 0.0
-                dd = 0.0
-                for k in range(p):
-                    lam = red[k] / sqrtN
-                    d = 2.0 * a * lr * e * lam
-                    dl += d * lam
-                    dd += d * d
-                    coef[k] = d / sqrtN
-                trq = trq + (2.0 * dl + dd * (red[p + ps] / N)) / N
-                coef[p] = 0.0
-                if not (trq <= limit[r]):
-                    coef[p] = 1.0
+                    xi, _ = normal_pair(keys[r], uint64(0), uint64(2 * t + 1))
+                trq = _coefficients(red, coef, coefd, xi, trq, limit[r], a, b, lr, noise, p, ps, W.shape[2])
+                if coef[p] != 0.0:
                     active[r] = 0
                     div_step[r] = t + 1
             cuda.syncthreads()
             if coef[p] != 0.0:
                 return  # diverged: W is left as it is, and reported as NaN
-            for i in range(tid, N, threads):
-                xd = dyn[p * N + i] if shared else Xbuf[r, i]
-                for k in range(p):
-                    if shared:
-                        dyn[k * N + i] += DT(coef[k]) * xd
-                    else:
-                        W[r, k, i] += DT(coef[k]) * xd
+            _update(W, Xbuf, dyn, coefd, r, tid, threads, p, shared)
             cuda.syncthreads()
         if shared:
-            for k in range(p):
-                for i in range(tid, N, threads):
-                    W[r, k, i] = dyn[k * N + i]
+            _copy_weights(W, dyn, r, tid, threads, p, False)
         if tid == 0:
             trQ[r] = trq
 
