@@ -3,9 +3,9 @@
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root; ~10 minutes on an H200
 #
-# Steps (each logged to $OUT, default ./gpu-check-out; a failing step does not stop the others):
-#   1. install requirements-gpu.txt (from a registry, or from wheels in .whl/ where there is no
-#      network; on a machine without either it uses the Python packages already installed)
+# Steps (each logged to $OUT, default /tmp/gpu-check-out; a failing step does not stop the others):
+#   1. install requirements-gpu.txt (from a registry, or, where there is no network, the wheels that
+#      benchmarks/gpu_wheels.sh fetched into .whl/ beforehand, over the Python packages installed)
 #   2. versions: GPU, driver, CuPy, numba, numba's CUDA target
 #   3. the whole unit-test suite with QUADNET_BACKEND=cupy, gpu-marked tests included (the CUDA
 #      kernels' tests of tests/test_sgd_cuda.py then run on the GPU, and once more in the simulator)
@@ -16,7 +16,7 @@
 # Then: if every step passed, set quadnet.backend.GPU_VALIDATED = True (and commit results-gpu.json).
 set -u -o pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-$PWD/gpu-check-out}"
+OUT="${OUT:-/tmp/gpu-check-out}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}"
