@@ -42,7 +42,7 @@ from ..ode import Trajectory
 from ..overlaps import _loss
 from ..theory import warn_above_critical
 from . import _plan
-from ._chain_numpy import SD_TOL as _SD_TOL
+from ._chain_numpy import SD_TOL as _SD_TOL  # noqa: F401 (tests and notebooks reach for it)
 from ._chain_numpy import NumpyChain, chain_steps, gram0
 from ._memory import MemoryBudgetError, WeightsLayout, check_budget
 from ._weights_numpy import BlockedWeights
