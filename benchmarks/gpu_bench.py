@@ -52,12 +52,16 @@ def _timed(fn) -> float:
 
 
 def _calibrated(fn, budget, first):
-    """Seconds per step of fn(steps), steps grown until one run takes about ``budget`` s (best of 2)."""
+    """Seconds per step of fn(steps): steps grown until a run takes about budget/3 s, then the
+    slope between runs of n and 2n steps (best of two each), so the fixed cost of a call (keys,
+    set-up, copies back) cancels; returns (seconds per step, n)."""
     steps, dt = first, _timed(lambda: fn(first))
-    while dt < 0.5 * budget and steps < 10**9:
-        steps = int(max(2 * steps, steps * budget / max(dt, 1e-6)))
+    while dt < budget / 3 and steps < 10**9:
+        steps = int(max(2 * steps, steps * budget / 3 / max(dt, 1e-6)))
         dt = _timed(lambda: fn(steps))
-    return min(dt, _timed(lambda: fn(steps))) / steps, steps
+    t1 = min(dt, _timed(lambda: fn(steps)))
+    t2 = min(_timed(lambda: fn(2 * steps)), _timed(lambda: fn(2 * steps)))
+    return max(t2 - t1, 1e-9) / steps, steps
 
 
 def _start(R, N, seed=0):

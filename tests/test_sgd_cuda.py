@@ -142,10 +142,18 @@ def test_philox_known_answers():
     want = np.array([[0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8],
                      [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD],
                      [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]], dtype=np.uint64)
+    from quadnet.sgd._plan import philox4x32
+
     philox_k, _, _ = _draw_kernels()
     out = dev(np.zeros((3, 4), dtype=np.uint64))
     philox_k[1, 3](dev(ctr), dev(key), out)
     np.testing.assert_array_equal(host(out), want)
+    np.testing.assert_array_equal(np.stack(philox4x32(*ctr.T, *key.T), axis=1), want)  # the host version too
+    rng = np.random.default_rng(0)  # and the two agree on arbitrary words
+    ctr, key = rng.integers(0, 2**32, (16, 4), dtype=np.uint64), rng.integers(0, 2**32, (16, 2), dtype=np.uint64)
+    out = dev(np.zeros((16, 4), dtype=np.uint64))
+    philox_k[1, 16](dev(ctr), dev(key), out)
+    np.testing.assert_array_equal(host(out), np.stack(philox4x32(*ctr.T, *key.T), axis=1))
 
 
 @here

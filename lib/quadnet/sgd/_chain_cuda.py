@@ -25,7 +25,7 @@ from numba import cuda, float64, uint64
 from ._chain_numpy import SD_TOL
 from ._cuda import launch_config
 from ._philox import chi2, normal_pair
-from ._plan import replica_keys
+from ._plan import philox_keys
 
 __all__ = ["kernels", "CudaChain", "THREADS"]
 
@@ -202,7 +202,7 @@ class CudaChain:
         self.xp, self.div, self.p, self.ps, self.N, self.prm = xp, div, p, ps, N, prm
         self.C = xp.ascontiguousarray(xp.asarray(C, dtype=xp.float64))
         R, d = C.shape[0], C.shape[-1]
-        self.keys = xp.asarray(np.ascontiguousarray(replica_keys(seed, R, "chain")[:, 0]))
+        self.keys = xp.asarray(philox_keys(seed, R, "chain"))
         self.active = xp.asarray(div.active.astype(np.uint8))
         self.div_step = xp.asarray(div.step)
         self.limit = xp.asarray(div.limit)

@@ -3,9 +3,9 @@
 Philox4x32-10 (Salmon et al., SC'11, "Parallel random numbers: as easy as 1, 2, 3") is counter
 based: block n of a stream is a pure function of (counter, key), so a kernel's numbers depend only
 on the seed, the replica and the position in its stream — not on the launch configuration, the
-thread scheduling or the other replicas. Each replica's 64-bit key comes from its own NumPy
-``SeedSequence`` child (:func:`quadnet.sgd._plan.replica_keys`); tests check the Random123
-known-answer vectors.
+thread scheduling or the other replicas. Each replica's 64-bit key is a Philox map of its index
+under a key drawn from the role's stream of the seed (:func:`quadnet.sgd._plan.philox_keys`); tests
+check this code and the host version against the Random123 known-answer vectors.
 
 One block gives four 32-bit words, i.e. two 53-bit uniforms in (0, 1), i.e. two normals by the
 Box–Muller transform (exact for exact uniforms). χ²_k is drawn exactly as 2·Gamma(k/2) by

@@ -91,6 +91,35 @@ def replica_keys(seed: Any, R: int, role: str) -> np.ndarray:
     return st
 
 
+_PHILOX_M = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
+_PHILOX_W = (np.uint64(0x9E3779B9), np.uint64(0xBB67AE85))
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 (Salmon et al. 2011) on the host, vectorized: 32-bit words held in uint64
+    arrays; returns the four output words. The kernels' generator (``_philox.philox``) is the
+    same function; both are checked against the Random123 known-answer vectors."""
+    c0, c1, c2, c3, k0, k1 = (np.asarray(x, dtype=np.uint64) for x in (c0, c1, c2, c3, k0, k1))
+    with np.errstate(over="ignore"):
+        for _ in range(10):
+            p0, p1 = _PHILOX_M[0] * c0, _PHILOX_M[1] * c2
+            c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0) & _MASK32, p1 & _MASK32, \
+                ((p0 >> np.uint64(32)) ^ c3 ^ k1) & _MASK32, p0 & _MASK32
+            k0, k1 = (k0 + _PHILOX_W[0]) & _MASK32, (k1 + _PHILOX_W[1]) & _MASK32
+    return c0, c1, c2, c3
+
+
+def philox_keys(seed: Any, R: int, role: str) -> np.ndarray:
+    """(R,) uint64 keys of the kernels' per-replica Philox streams: two words drawn from ``role``'s
+    stream of ``seed`` key a Philox map of the replica index, so replica r's key depends only on
+    (seed, role, r), and a million keys take milliseconds (no SeedSequence per replica)."""
+    root = make_rng(seed, "numpy", role=role).integers(0, 2**32, size=2, dtype=np.uint64)
+    r = np.arange(R, dtype=np.uint64)
+    w0, w1, _, _ = philox4x32(r & _MASK32, r >> np.uint64(32), 0, 0, root[0], root[1])
+    return np.ascontiguousarray(w0 | (w1 << np.uint64(32)))
+
+
 def progress_bar(progress: bool, total: int, desc: str):
     """A tqdm bar over ``total`` steps, or None."""
     if not progress:

@@ -27,7 +27,7 @@ from numba import cuda, float32, float64, uint64
 from ..backend import array_module
 from ._cuda import simulating
 from ._philox import normal_pair
-from ._plan import replica_keys
+from ._plan import philox_keys
 from ._weights_numpy import WeightsEngine
 
 __all__ = ["kernels", "CudaWeights", "THREADS", "SHARED_BYTES", "uses_shared"]
@@ -222,7 +222,7 @@ class CudaWeights(WeightsEngine):
         self.shared = uses_shared(p, N, W.dtype.itemsize)
         self.shm = (p + 1) * N * W.dtype.itemsize if self.shared else 0
         self.kernel = kernels(p, Ws.shape[-2], self.threads, self.shared, False, W.dtype == np.float32)
-        self.keys = xp.asarray(np.ascontiguousarray(replica_keys(seed, R, "sgd")[:, 0]))
+        self.keys = xp.asarray(philox_keys(seed, R, "sgd"))
         self.Xbuf = xp.zeros((1, 1) if self.shared else (R, N), dtype=W.dtype)
         self.Xin = xp.zeros((1, 1, 1), dtype=W.dtype)
         self.XI = xp.zeros((1, 1))
