@@ -426,7 +426,7 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr=None, alphas=None, *, eta=None, noise=0.
     P : array (..., p*, p*)
         Teacher–teacher overlaps W* W*ᵀ/N. Q0 and P must be symmetric and [[Q0, M0], [M0ᵀ, P]]
         positive semidefinite, both up to the shared relative tolerance 1e-6 (overlaps of weights).
-    N : int, 2 + … ≤ N ≤ 2**53
+    N : int, d ≤ N ≤ 2**53
         Input dimension, N ≥ d = p + p* (2p + p* with ``track_init``); integral floats (1e4) are
         accepted.
     a, b : float > 0
