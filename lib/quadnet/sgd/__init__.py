@@ -163,7 +163,7 @@ class _WeightsRun:
     N: int
 
 
-def _plan_weights(W0, W_star, alphas, dtype, track_init, overwrite, max_memory, xp) -> _WeightsRun:
+def _plan_weights(W0, W_star, alphas, dtype, track_init, overwrite, max_memory, xp, fused=False) -> _WeightsRun:
     """Validate the arrays, estimate the peak memory (refusing runs that do not fit), allocate."""
     W0 = _check_weights("W0", W0, xp)
     W_star = _check_weights("W_star", W_star, xp)
@@ -180,7 +180,8 @@ def _plan_weights(W0, W_star, alphas, dtype, track_init, overwrite, max_memory, 
     ws_view = W_star.dtype == dtype and (ws_rows == 1 or W_star.shape[:-2] == batch)  # used as it is
     ws_copy = 0 if ws_view else (1 if ws_rows == 1 else R)
     layout = WeightsLayout(R, p, ps, N, steps.size, dtype.itemsize, copy_weights=not overwrite,
-                           copy_init=bool(track_init and overwrite), teacher_rows=ws_copy, track_init=bool(track_init))
+                           copy_init=bool(track_init and overwrite), teacher_rows=ws_copy, track_init=bool(track_init),
+                           fused=fused)
     check_budget(layout, max_memory, xp)
     if overwrite:
         W = W0.reshape(R, p, N)
@@ -311,7 +312,8 @@ def sgd_weights(W0, W_star, a, b, lr=None, alphas=None, *, eta=None, noise=0.0, 
     if max_memory is not None:
         max_memory = v.positive("max_memory", max_memory, array=False)
     engine_cls = _weights_engine(method, xp)
-    run = _plan_weights(W0, W_star, alphas, dtype, bool(track_init), bool(overwrite), max_memory, xp)
+    run = _plan_weights(W0, W_star, alphas, dtype, bool(track_init), bool(overwrite), max_memory, xp,
+                        fused=engine_cls is not BlockedWeights)
     R, p, N = run.W.shape
     warn_above_critical("sgd_weights", run.P, xp, p, run.Ws.shape[-2], prm.a, prm.b, prm.lr, prm.noise)
     engine = engine_cls(run.W, run.Ws, run.W_init, seed, prm, xp, run.steps.size)

@@ -49,6 +49,7 @@ class WeightsLayout:
     copy_init: bool  # a copy of W(0) (track_init with overwrite=True)
     teacher_rows: int  # rows of teacher copies made (0: the caller's teacher is used as it is)
     track_init: bool
+    fused: bool = False  # the CUDA kernel: x buffers of one row per replica instead of chunks of inputs
 
     def parts(self) -> dict[str, int]:
         """Bytes of each allocation group at the peak."""
@@ -65,7 +66,7 @@ class WeightsLayout:
             # the larger of: a chunk's inputs and the update's temporary / the float64 copies of a group
             # while recording / the temporaries of the loss at the end
             "small arrays (generators, temporaries)": 2**20,
-            "inputs of a chunk": Rg * K * N * it,
+            "inputs of a chunk": R * N * it if self.fused else Rg * K * N * it,
             # the largest temporary: the update's product / the float64 copies of a group while
             # recording (float32 runs) / the temporaries of the loss at the end
             "largest temporary": max(Rg * p * N * it + 8 * Rg * K * (2 * p + ps + K + 4),
