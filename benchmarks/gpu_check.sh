@@ -14,6 +14,11 @@
 #      targets: fused chain >= 1e9 replica-steps/s (p = 4, p* = 2, curve against replicas),
 #      weight-space fused >= 20x the CuPy blocked engine at N = 1e4, R = 1024
 # Then: if every step passed, set quadnet.backend.GPU_VALIDATED = True (and commit results-gpu.json).
+#
+# On this workplace's H200 (no network; Python 3.12 with CuPy, numba, numba-cuda preinstalled):
+# first, here, `echo /.whl/ >> .git/info/exclude; bash benchmarks/gpu_wheels.sh`, then one device
+# call `bash benchmarks/gpu_check.sh` with carry [".whl"] and timeout_s 600 (it keeps to ~9 min:
+# tests 300 s, chapters 2 x 90 s, bench 180 s at most); $OUT comes back.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/gpu-check-out}"
@@ -51,7 +56,7 @@ EOF
 step "3. unit tests, QUADNET_BACKEND=cupy"
 XD=""; $PY -c "import xdist" 2>/dev/null && XD="-n 8"
 QUADNET_BACKEND=cupy timeout 300 $PY -m pytest -q -p no:cacheprovider -m "not site and not browser" $XD \
-  --continue-on-collection-errors -W "ignore::RuntimeWarning" --junitxml="$OUT/junit.xml" tests \
+  --continue-on-collection-errors --junitxml="$OUT/junit.xml" tests \
   > "$OUT/tests.log" 2>&1
 rc=$?; tail -25 "$OUT/tests.log"; note "tests (QUADNET_BACKEND=cupy): rc=$rc, $(tail -1 "$OUT/tests.log")"
 [ $rc -eq 0 ] || status=1
