@@ -3,6 +3,11 @@
     python benchmarks/run.py            N = 10^3 ... 10^6, R = 64, ~3 s per measurement
     python benchmarks/run.py --quick    a tiny run (N = 10^3, 10^4; R = 16; ~0.3 s each)
     python benchmarks/run.py --escape   also time a full escape (α = 40) at N = 10^6, 16 replicas
+    python benchmarks/run.py --gpu-only only the GPU rows
+
+Where a GPU is usable (CuPy and numba's CUDA target), GPU rows are added (benchmarks/gpu_bench.py)
+and saved with the device name to benchmarks/results-gpu.json; elsewhere they are skipped with a
+message (--no-gpu skips them anyway).
 
 Results go to benchmarks/results.json (with machine information); --quick does not overwrite it
 unless --out is given.
@@ -18,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "lib"))  # run from a checkout without installing
 
+import gpu_bench  # noqa: E402
 import sgd_bench  # noqa: E402
 
 
@@ -30,7 +36,20 @@ def main(argv=None):
     ap.add_argument("--R", type=int, default=None)
     ap.add_argument("--budget", type=float, default=None, help="seconds per measurement")
     ap.add_argument("--out", type=str, default=None, help="where to write the JSON results")
+    ap.add_argument("--no-gpu", action="store_true", help="skip the GPU rows")
+    ap.add_argument("--gpu-only", action="store_true", help="only the GPU rows")
+    ap.add_argument("--gpu-quick", action="store_true", help="GPU rows at small sizes (not the targets' sizes)")
+    ap.add_argument("--gpu-out", type=str, default=None, help="where to write the GPU rows (results-gpu.json)")
     args = ap.parse_args(argv)
+    if not args.no_gpu:
+        gpu = gpu_bench.run_gpu(quick=args.gpu_quick)
+        if gpu is not None:
+            gpu["machine"] = sgd_bench.machine_info()
+            gout = Path(args.gpu_out) if args.gpu_out else HERE / "results-gpu.json"
+            gout.write_text(json.dumps(gpu, indent=2) + "\n")
+            print(f"wrote {gout}")
+    if args.gpu_only:
+        return
 
     if args.quick:
         Ns, R, budget = (10**3, 10**4), 16, 0.3

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,35 @@ def test_numpy_explicit_and_env(monkeypatch):
     monkeypatch.setenv("QUADNET_BACKEND", "numpy")
     assert qn.default_backend() is np
     monkeypatch.setenv("QUADNET_BACKEND", "auto")
-    assert qn.default_backend() is (bk._import_cupy() if qn.cupy_available() else np)
+    want = bk._import_cupy() if (bk.GPU_VALIDATED and qn.cupy_available()) else np
+    assert qn.default_backend() is want
+
+
+class _FakeCupy:
+    """Stands in for an importable CuPy with a usable GPU."""
+
+    __name__ = "cupy"
+
+
+def test_auto_stays_on_the_cpu_until_the_gpu_path_is_validated(monkeypatch):
+    """Issue 16: with a usable GPU, auto still means NumPy while GPU_VALIDATED is False, and CuPy
+    once it is True; explicit 'cupy' is an opt-in that warns once that it is not validated."""
+    fake = _FakeCupy()
+    monkeypatch.setattr(bk, "cupy_available", lambda: True)
+    monkeypatch.setattr(bk, "_import_cupy", lambda: fake)
+    monkeypatch.setattr(bk, "GPU_VALIDATED", False)
+    monkeypatch.setattr(bk, "_warned_unvalidated", False)
+    monkeypatch.setenv("QUADNET_BACKEND", "auto")
+    assert qn.default_backend() is np
+    monkeypatch.setenv("QUADNET_BACKEND", "cupy")
+    with pytest.warns(RuntimeWarning, match="not yet been validated on a real GPU"):
+        assert qn.default_backend() is fake
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once only
+        assert qn.get_backend("cupy") is fake
+    monkeypatch.setattr(bk, "GPU_VALIDATED", True)
+    monkeypatch.setenv("QUADNET_BACKEND", "auto")
+    assert qn.default_backend() is fake
 
 
 def test_bad_backend_names(monkeypatch):

@@ -152,7 +152,7 @@ def _predrawn_case(R=11, p=3, ps=2, track=True, K=300, seed=5, N=400, noise=0.3)
 def test_fused_kernel_equals_reference_on_same_numbers(track):
     """On identical random numbers the fused kernel and the NumPy reference give the same chain
     (to rounding), including a rank-deficient start (track_init) and a diverging replica."""
-    from quadnet import _chain_kernel as ck
+    from quadnet.sgd import _chain_numba as ck
 
     C, Z, X2, XI, N, p, ps, noise = _predrawn_case(track=track)
     R = C.shape[0]
@@ -198,7 +198,7 @@ def test_kernel_normal_and_chi2_samplers():
     """The in-kernel ziggurat normals and Marsaglia–Tsang χ² have the right law (KS)."""
     if not HAVE_NUMBA:
         pytest.skip("numba not installed")
-    from quadnet import _chain_kernel as ck
+    from quadnet.sgd import _chain_numba as ck
 
     st = np.array([12345, 678910], dtype=np.uint64)
     z = ck.zig_normals(st, 200_000)

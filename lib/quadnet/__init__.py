@@ -46,9 +46,9 @@ __all__ = [
     "__version__",
 ]
 
-from .sgd import SGDTrajectory, numba_available, sgd_overlaps, sgd_weights  # noqa: E402
+from .sgd import MemoryBudgetError, SGDTrajectory, numba_available, sgd_overlaps, sgd_weights  # noqa: E402
 
-__all__ += ["SGDTrajectory", "numba_available", "sgd_overlaps", "sgd_weights"]
+__all__ += ["SGDTrajectory", "numba_available", "sgd_overlaps", "sgd_weights"]  # and quadnet.MemoryBudgetError
 
 from .theory import CriticalStepWarning  # noqa: E402
 from .sweep import (  # noqa: E402

@@ -5,16 +5,28 @@ compute and CuPy out). Functions that *create* arrays (teachers, initializations
 ``backend=`` argument, or else the ``QUADNET_BACKEND`` environment variable:
 
 ``auto`` (default)
-    CuPy when it is importable *and* a CUDA device is usable (``cupy.is_available()``), else NumPy.
-    Colab CPU runtimes import CuPy but have no GPU: they get NumPy.
+    NumPy for now: the GPU path has not yet been validated on a real GPU
+    (:data:`GPU_VALIDATED` is False), so the book stays on the CPU everywhere. Once it is, ``auto``
+    will pick CuPy when it is importable *and* a CUDA device is usable (``cupy.is_available()``;
+    Colab CPU runtimes import CuPy but have no GPU).
 ``numpy``
     Always NumPy.
 ``cupy``
-    Always CuPy; an error if CuPy cannot run here (never a silent fallback).
+    Always CuPy, an explicit opt-in: it warns once that the GPU path is not yet validated, and it
+    is an error if CuPy cannot run here (never a silent fallback).
+
+Examples
+--------
+>>> import numpy as np, quadnet as qn
+>>> qn.get_backend("numpy") is np
+True
+>>> qn.array_module(np.zeros(3)) is np
+True
 """
 from __future__ import annotations
 
 import os
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +43,26 @@ __all__ = [
 ]
 
 _VALID = ("auto", "numpy", "cupy")
+
+#: Whether the GPU path (CuPy arrays, the fused CUDA kernels) has been validated on a real GPU by
+#: ``benchmarks/gpu_check.sh``. Until then ``auto`` means NumPy, ``cupy`` warns once, and the
+#: simulators' ``method="auto"`` does not pick the CUDA kernels.
+GPU_VALIDATED = False
+
+_warned_unvalidated = False
+
+
+def _warn_unvalidated(source: str) -> None:
+    global _warned_unvalidated
+    if GPU_VALIDATED or _warned_unvalidated:
+        return
+    _warned_unvalidated = True
+    warnings.warn(
+        f"{source}='cupy': the GPU path of quadnet has not yet been validated on a real GPU (its kernels are "
+        "tested on a CPU under numba's CUDA simulator and compiled for sm_75/sm_90, but never run on a device); "
+        "results are unverified. Use 'numpy' or 'auto' for the validated CPU path.",
+        RuntimeWarning, stacklevel=4,
+    )
 
 
 def _import_cupy() -> ModuleType | None:
@@ -64,8 +96,9 @@ def _resolve(name: str, source: str) -> ModuleType:
                 f"{source}='cupy' but CuPy cannot run here (not installed, or no CUDA device). "
                 "Install requirements-gpu.txt on a machine with a GPU, or use 'numpy'/'auto'."
             )
+        _warn_unvalidated(source)
         return _import_cupy()
-    return _import_cupy() if cupy_available() else np
+    return _import_cupy() if GPU_VALIDATED and cupy_available() else np
 
 
 def default_backend() -> ModuleType:

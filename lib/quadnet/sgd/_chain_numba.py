@@ -1,4 +1,4 @@
-"""Fused CPU kernel (numba) for the exact finite-N overlap chain of :func:`quadnet.sgd_overlaps`.
+"""Fused CPU engine (numba) of the exact finite-N overlap chain of :func:`quadnet.sgd_overlaps`.
 
 One call advances every active replica by ``n_steps`` SGD steps. Replicas are processed in
 blocks of up to ``LANES`` (32) in lockstep: the innermost loops of the linear algebra run over the
@@ -37,7 +37,10 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-__all__ = ["chain_rng", "chain_predrawn", "seed_states", "LANES", "zig_normals"]
+from ._chain_numpy import SD_TOL
+from ._plan import replica_keys
+
+__all__ = ["chain_rng", "chain_predrawn", "LANES", "zig_normals", "NumbaChain"]
 
 #: most replicas per block (fewer when that leaves a thread idle: see :func:`_block_size`)
 LANES = 32
@@ -373,12 +376,22 @@ def zig_normals(state, n):
     return out
 
 
-def seed_states(children) -> np.ndarray:
-    """(R, 2) uint64 xoroshiro128++ states from R NumPy Generators (one per replica), never all-zero."""
-    st = np.empty((len(children), 2), dtype=np.uint64)
-    for r, g in enumerate(children):
-        s = g.integers(0, 2**64, size=2, dtype=np.uint64, endpoint=False)
-        if s[0] == 0 and s[1] == 0:  # probability 2^-128; the all-zero state is a fixed point
-            s[1] = np.uint64(0x9E3779B97F4A7C15)
-        st[r] = s
-    return st
+class NumbaChain:
+    """The fused engine: per-replica xoroshiro128++ streams seeded from the role "chain"; the
+    tracker's ``active`` and ``step`` arrays are updated in place by the kernel."""
+
+    name = "numba"
+
+    def __init__(self, C, div, seed, p, ps, N, prm, xp):
+        self.C = np.ascontiguousarray(C)
+        self.div, self.p, self.ps, self.N, self.prm = div, p, ps, N, prm
+        self.states = replica_keys(seed, C.shape[0], "chain")
+        self.limit = np.ascontiguousarray(div.limit, dtype=np.float64)
+
+    def advance(self, pos: int, n: int) -> None:
+        prm = self.prm
+        chain_rng(self.C, self.states, self.div.active, self.div.step, pos, n, self.p, self.ps, self.N, prm.a,
+                  prm.b, prm.lr, prm.noise, self.limit, SD_TOL)
+
+    def state(self):
+        return self.C
