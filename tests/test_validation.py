@@ -146,7 +146,7 @@ def test_step_above_critical_warns_and_still_reports_divergence():
     assert issubclass(qn.CriticalStepWarning, RuntimeWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("error", qn.CriticalStepWarning)
-        qn.integrate_ode(Q0, M0, P, a, b, 0.9 * gc, al[:3])  # below: silent
+        qn.integrate_ode(Q0, M0, P, a, b, 0.95 * qn.manifold_critical_lr(ps, a, b), al[:3])  # stable range: silent
         qn.integrate_ode(Q0, M0, P, a, b, 3 * gc, al[:3], drift_only=True)  # gradient flow: silent
         qn.integrate_ode(Q0, M0, 2.0 * P, a, b, 3 * gc, al[:3])  # P ≠ I: no γ_c known
 

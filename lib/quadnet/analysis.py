@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _validate as v
 from .backend import array_module, to_numpy
-from .manifold import polar
+from .manifold import RankDeficientWarning, polar
 from .model import make_rng
 
 __all__ = [
@@ -125,7 +125,8 @@ def alignment(M: Any, M0: Any) -> np.ndarray:
     -------
     numpy.ndarray of the broadcast batch shape (a 0-d array for single matrices). Where M or M0
     is rank-deficient (rank < p* in the sense of ``numpy.linalg.matrix_rank``, e.g. M = 0) the
-    polar factor is not unique: A is NaN there and a ``RuntimeWarning`` says how many; the
+    polar factor is not unique: A is NaN there and a :class:`~quadnet.RankDeficientWarning` (a
+    ``RuntimeWarning``) says how many; the
     other elements are unaffected. (The polar factor is never computed for those elements, so
     this does not depend on what :func:`quadnet.polar` does with rank-deficient input.)
 
@@ -164,7 +165,7 @@ def alignment(M: Any, M0: Any) -> np.ndarray:
     n_bad = int(ok.size - int(xp.sum(ok)))
     if n_bad:
         warnings.warn(f"alignment: {n_bad} of {ok.size} elements have a rank-deficient M or M0 "
-                      "(polar factor not unique); their alignment is NaN", RuntimeWarning, stacklevel=2)
+                      "(polar factor not unique); their alignment is NaN", RankDeficientWarning, stacklevel=2)
         # a stand-in of full rank, so that polar never sees a rank-deficient matrix
         stand_in = xp.eye(shape[-2], shape[-1])
         M = xp.where(ok[..., None, None], M, stand_in)

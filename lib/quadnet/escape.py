@@ -38,7 +38,7 @@ from .analysis import escape_time
 from .model import make_rng
 from .sgd import sgd_overlaps
 from .starts import gaussian_overlaps
-from .theory import escape_rate, plateau, plateau_basin_q
+from .theory import critical_lr, escape_rate, manifold_critical_lr, plateau, plateau_basin_q
 
 __all__ = [
     "EscapeTimes",
@@ -165,6 +165,13 @@ def _line_rate(q, p, p_star, a, b, lr, noise, drift_only):
     return 4 * g * q * phi
 
 
+def _line_relaxation(p, p_star, a, b, lr, noise, q_pl, drift_only):
+    """Relaxation rate of q to the plateau along the M = 0 line: −d(dq/dα)/dq at q_pl (→ 0 at γ_c)."""
+    h = 1e-6 * q_pl
+    return -(_line_rate(q_pl + h, p, p_star, a, b, lr, noise, drift_only)
+             - _line_rate(q_pl - h, p, p_star, a, b, lr, noise, drift_only)) / (2 * h)
+
+
 def _transient_rhs(t, y, p, p_star, a, b, lr, noise, r_pl, drift_only):
     """(q, ∫(r − r_pl), ∫r, κ integrand) along the M = 0 line."""
     q, log_m = y[0], y[2]
@@ -215,7 +222,13 @@ def norm_transient(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0, dri
         raise ValueError(f"q0 = {q0:g} is outside the plateau's basin at this step (q0 must be < {q_u:.6g}): "
                          "the norm of the student diverges before it can escape")
     q_pl = plateau(p, p_star, a, b, lr_pl, noise=noise).q
-    horizon = 60.0 / r_pl + 40.0 / (a * lr) * max(1.0, abs(math.log(q0 / q_pl)))
+    relax = _line_relaxation(p, p_star, a, b, lr, noise, q_pl, drift_only)
+    horizon = 60.0 / r_pl + 40.0 / relax * max(1.0, abs(math.log(q0 / q_pl)))
+    if horizon > 2e4 / (a * lr):
+        raise ValueError(
+            f"lr = {lr:g} is too close to the critical step ({critical_lr(p, p_star, a, b, noise=noise):.6g}) for a "
+            f"prediction: the norm relaxes at rate {relax:.3g} and M grows at {r_pl:.3g}, so the transient does not "
+            "settle before the escape (the law assumes it does); lr must be smaller")
     sol = solve_ivp(_transient_rhs, (0.0, horizon), [q0, 0.0, 0.0, 0.0], method="DOP853", rtol=1e-11, atol=1e-13,
                     dense_output=True, args=(p, p_star, a, b, lr, noise, r_pl, drift_only))
     if sol.status != 0:
@@ -262,7 +275,7 @@ def _ode_escape_times(sv, scale, p, p_star, a, b, lr, q0, noise, drift_only, lev
         return q.sum(-1) + shape.m * qp
 
     limit = 1e3 * max(p * q0, (b / a) * p_star, 1.0)
-    return so.first_crossing(y0, rhs, loss, level, horizon, trace=trace, limit=limit)
+    return so.first_crossing(y0, rhs, loss, level, horizon, trace=trace, limit=limit, stop_on_divergence=True)
 
 
 def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise=0.0, samples=1000,
@@ -278,6 +291,8 @@ def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise
     ----------
     p, p_star, a, b, lr, eta, noise
         As in :func:`escape_level`.
+    p, p_star : int, p ≥ p*
+        Widths (a narrow student, p < p*, has no escape in this sense: chapter 9).
     N : int
         Input dimension (only through ln N: the whole law shifts by ln 10/(2 r_pl) per decade).
         Must exceed p + p*; the law is asymptotic in N (chapter 4 measures from which N it holds).
@@ -296,13 +311,14 @@ def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise
     Returns
     -------
     ndarray (samples,)
-        Escape times in units of α; NaN for a seed that never reaches the level (does not happen
-        inside the stable range).
+        Escape times in units of α.
 
     Raises
     ------
     ValueError
-        Bad parameters, q0 outside the basin, a trapping plateau, a step above the critical one.
+        Bad parameters, q0 outside the basin, a trapping plateau, a step above the critical one or
+        too close to it, a step at which the run diverges after the escape or settles above the
+        escape level, or label noise so large that the loss settles above the escape level.
 
     Examples
     --------
@@ -312,14 +328,42 @@ def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise
     """
     tr = norm_transient(p, p_star, a, b, lr, eta=eta, q0=q0, noise=noise, drift_only=drift_only)
     p, p_star, a, b, lr = tr.p, tr.p_star, float(a), float(b), tr.lr
+    if p < p_star:
+        raise ValueError(f"the escape-time law is for p ≥ p_star (got p = {p}, p* = {p_star}): a narrow student has no "
+                         "zero-loss point, its loss settles above the half-plateau level (chapter 9)")
     N = v.integer("N", N, minimum=p + p_star + 1)
     samples = v.integer("samples", samples)
     sv = _seed_singular_values(p, p_star, samples, seed)
     level = _level(p, p_star, a, b, 0.0 if drift_only else lr, noise)
     kap = tr.kappa if kappa is None else v.positive("kappa", kappa, allow_zero=True, array=False)
+    _check_level_reachable(p, p_star, a, b, lr, noise, level)
     scale = math.sqrt((q0 + kap) / N)
     horizon = (2 * math.log(N) + 20) / tr.plateau_rate + 80.0 / (a * lr)
-    return _ode_escape_times(sv, scale, p, p_star, a, b, lr, q0, noise, drift_only, level, horizon).alpha
+    out = _ode_escape_times(sv, scale, p, p_star, a, b, lr, q0, noise, drift_only, level, horizon)
+    if out.diverged.any():
+        raise ValueError(f"at lr = {lr:g} the run diverges after leaving the plateau, before reaching the escape level "
+                         f"(the step is beyond the post-escape threshold, quadnet.step_limits): lr must be smaller")
+    if np.isnan(out.alpha).any():
+        lr_m = manifold_critical_lr(p_star, a, b)
+        why = (f"above the manifold's step (γ_m = {lr_m:.6g}) the run settles at a stationary state of non-zero loss "
+               "(quadnet.stationary_state); lr must be smaller") if lr > lr_m else "the loss settles above it"
+        raise ValueError(f"at lr = {lr:g} some runs never reach the escape level {level:.4g} by α = {horizon:.4g}: {why}")
+    return out.alpha
+
+
+def _check_level_reachable(p, p_star, a, b, lr, noise, level):
+    """ValueError when label noise keeps the loss above the escape level (stationary loss ≥ level)."""
+    if noise == 0:
+        return
+    from .regimes import stationary_loss
+
+    try:
+        floor = stationary_loss(p, p_star, a, b, lr, noise).loss
+    except ValueError:  # outside the near-manifold fixed point's own domain: nothing to compare
+        return
+    if floor >= level:
+        raise ValueError(f"with noise = {noise:g} the loss settles at {floor:.4g}, above the escape level {level:.4g}: "
+                         "the student never escapes by that criterion; noise must be smaller")
 
 
 def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise=0.0,
@@ -362,8 +406,6 @@ def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, 
 def _estimate(p, p_star, a, b, lr, N, q0, noise, drift_only):
     t = escape_time_law(p, p_star, a, b, lr, N, q0=q0, noise=noise, samples=ESTIMATE_SAMPLES, seed=_ESTIMATE_SEED,
                         drift_only=drift_only)
-    if np.isnan(t).any():
-        raise RuntimeError("escape_time_estimate: some seeds never reached the escape level (outside the stable range?)")
     return float(t.mean())
 
 

@@ -172,7 +172,8 @@ class Crossings:
 
 
 def first_crossing(y0: Any, rhs, loss, level: float, alpha_max: float, *, trace=None, limit: float = np.inf,
-                   rtol: float = 1e-9, atol: float = 1e-13, h0: float = 1e-2, settle: float | None = None) -> Crossings:
+                   rtol: float = 1e-9, atol: float = 1e-13, h0: float = 1e-2, settle: float | None = None,
+                   stop_on_divergence: bool = False) -> Crossings:
     """Integrate a batch of states and return each one's first crossing of ``loss < level``.
 
     Parameters
@@ -196,6 +197,8 @@ def first_crossing(y0: Any, rhs, loss, level: float, alpha_max: float, *, trace=
     settle : float or None
         If given, a start whose right-hand side falls below ``settle`` (max-norm) has reached a
         fixed point: it stops there (``settled``), neither crossed nor diverged.
+    stop_on_divergence : bool
+        Return as soon as one start diverges (the others are left unfinished: NaN).
 
     Returns
     -------
@@ -235,6 +238,8 @@ def first_crossing(y0: Any, rhs, loss, level: float, alpha_max: float, *, trace=
             with np.errstate(invalid="ignore"):
                 bad = ~(trace(y1) <= limit) & ~crossed
             diverged[live[bad]] = True
+            if stop_on_divergence and bad.any():
+                break
         done = np.zeros_like(crossed)
         if settle is not None:
             done = (np.max(np.abs(f1), axis=-1) < settle) & ~crossed & ~bad

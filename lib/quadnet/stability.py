@@ -219,15 +219,16 @@ def _near_identity(P, xp, tol=0.05):
     return bool(np.all(np.abs(ev - 1) <= tol))
 
 
-def warn_unstable_step(func: str, Q0: Any, P: Any, xp: Any, p: int, p_star: int, a: float, b: float, lr: float,
-                       noise: float, *, stacklevel: int = 3) -> None:
+def warn_unstable_step(func: str, P: Any, xp: Any, p: int, p_star: int, a: float, b: float, lr: float,
+                       noise: float, *, trQ0: Any = None, stacklevel: int = 3) -> None:
     """Warn (:class:`~quadnet.CriticalStepWarning`) when the run is expected to diverge.
 
     The rule (P within 5 % of I in every eigenvalue, every batch element; no warning otherwise,
     where no theory is available): the step is above γ_c computed for this teacher's traces
-    (exact on the M = 0 line), or the start is outside the plateau's basin (tr Q(0)/p ≥ q_u, the
-    exact criterion for Q(0) = q0 I), or the step is at or above the post-escape threshold of
-    :func:`step_limits` (computed only when γ_m < lr ≤ γ_c).
+    (exact on the M = 0 line), or the start is outside the plateau's basin (its largest
+    tr Q(0)/p ≥ q_u, the exact criterion for Q(0) = q0 I; ``trQ0`` holds tr Q(0) per replica), or
+    the step is at or above the post-escape threshold of :func:`step_limits` (computed only when
+    γ_m < lr ≤ γ_c).
     """
     Ph = np.asarray(P if xp is np else P.get(), dtype=float).reshape((-1, p_star, p_star))
     if not all(_near_identity(Pi, np) for Pi in Ph):
@@ -235,8 +236,7 @@ def warn_unstable_step(func: str, Q0: Any, P: Any, xp: Any, p: int, p_star: int,
     trP = float(np.mean(np.trace(Ph, axis1=-2, axis2=-1)))
     trP2 = float(np.mean(np.sum(Ph * Ph, axis=(-2, -1))))
     lr_c = _critical_g(p, b, trP, trP2, noise) / a
-    q0h = np.asarray(Q0 if xp is np else Q0.get(), dtype=float)
-    q0 = float(np.max(np.trace(q0h.reshape((-1, p, p)), axis1=-2, axis2=-1))) / p
+    q0 = 0.0 if trQ0 is None else float(np.max(np.asarray(trQ0 if xp is np else xp.asnumpy(trQ0), dtype=float))) / p
     where = f"for p = {p}, p* = {p_star}, a = {a:g}, b = {b:g}, σ = {noise:g} (P ≈ I)"
     msg = None
     if lr > lr_c:

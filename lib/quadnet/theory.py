@@ -16,9 +16,7 @@ formulas hold for any teacher on the M = 0 line.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -382,19 +380,3 @@ class CriticalStepWarning(RuntimeWarning):
 
 
 CriticalStepWarning.__module__ = "quadnet"  # shown (and filtered) as quadnet.CriticalStepWarning
-
-
-def warn_above_critical(func: str, P: Any, xp: Any, p: int, p_star: int, a: float, b: float, lr: float,
-                        noise: float, *, stacklevel: int = 3) -> None:
-    """Deprecated entry point kept for the simulators and the integrator: see
-    :func:`quadnet.stability.warn_unstable_step`, which also takes the start."""
-    if P.shape[-1] != p_star or not bool(xp.all(xp.abs(P - xp.eye(p_star)) <= 1e-6)):
-        return
-    lr_c = critical_lr(p, p_star, a, b, noise=noise)
-    if lr > lr_c:
-        warnings.warn(
-            f"{func}: lr = {lr:.6g} is above the critical step γ_c = {lr_c:.6g} for p = {p}, p* = {p_star}, "
-            f"a = {a:g}, b = {b:g}, σ = {noise:g} (P = I): the plateau does not exist and the run is expected "
-            f"to diverge (see the trajectory's `diverged`)",
-            CriticalStepWarning, stacklevel=stacklevel,
-        )

@@ -40,7 +40,7 @@ from .._divergence import BLOWUP, Divergence
 from ..backend import array_module
 from ..ode import Trajectory
 from ..overlaps import _loss
-from ..theory import warn_above_critical
+from ..stability import warn_unstable_step
 from . import _plan
 from ._chain_numpy import SD_TOL as _SD_TOL  # noqa: F401 (tests and notebooks reach for it)
 from ._chain_numpy import NumpyChain, chain_steps, gram0
@@ -315,8 +315,9 @@ def sgd_weights(W0, W_star, a, b, lr=None, alphas=None, *, eta=None, noise=0.0, 
     run = _plan_weights(W0, W_star, alphas, dtype, bool(track_init), bool(overwrite), max_memory, xp,
                         fused=engine_cls is not BlockedWeights)
     R, p, N = run.W.shape
-    warn_above_critical("sgd_weights", run.P, xp, p, run.Ws.shape[-2], prm.a, prm.b, prm.lr, prm.noise)
     engine = engine_cls(run.W, run.Ws, run.W_init, seed, prm, xp, run.steps.size)
+    warn_unstable_step("sgd_weights", run.P, xp, p, run.Ws.shape[-2], prm.a, prm.b, prm.lr, prm.noise,
+                       trQ0=engine.trQ0)
     div = Divergence(engine.trQ0, tr(run.P, xp), prm.a, prm.b, prm.blowup)
     engine.attach(div)
     Q_init = engine.initial_Q() if track_init else None
@@ -496,7 +497,7 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr=None, alphas=None, *, eta=None, noise=0.
     N = _plan.input_dimension(N, d, f" (= dimension of the fields u{' with track_init' if track_init else ''})")
     steps = _plan.output_steps(alphas, N)
     engine_cls = _chain_engine(method, xp)
-    warn_above_critical("sgd_overlaps", P, xp, p, ps, prm.a, prm.b, prm.lr, prm.noise)
+    warn_unstable_step("sgd_overlaps", P, xp, p, ps, prm.a, prm.b, prm.lr, prm.noise, trQ0=tr(Q0, xp))
     batch = _plan.batch_of(Q0.shape[:-2], M0.shape[:-2], P.shape[:-2], names=("Q0", "M0", "P"))
     C, Qb, Pb = _start_gram(Q0, M0, P, batch, track_init, xp)
     div = Divergence(tr(Qb, xp), tr(Pb, xp), prm.a, prm.b, prm.blowup)
