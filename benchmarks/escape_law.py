@@ -11,6 +11,7 @@ benchmarks/escape_law-N<N>.json with the machine and the run time.
     python benchmarks/escape_law.py --N 10000 --replicas 1000            # the whole grid at N = 1e4
     python benchmarks/escape_law.py --N 1000000 --replicas 1000 --subset  # q0 = 1, η = 0.125, σ = 0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,12 @@ def one_setting(p, ps, q0, eta, sigma, N, R, seed):
     try:
         pred = qn.escape_time_estimate(p, ps, a, b, eta=eta, N=N, q0=q0, noise=sigma)
         law = qn.escape_time_law(p, ps, a, b, eta=eta, N=N, q0=q0, noise=sigma, samples=4000, seed=seed)
-    except ValueError as exc:           # outside the law's domain: say why, still run the chain
+    except ValueError as exc:  # outside the law's domain: say why, still run the chain
         pred, law, row["domain"] = np.nan, None, str(exc).split(":")[0]
     t0 = time.perf_counter()
-    out = qn.chain_escape_times(*qn.gaussian_overlaps(p, ps, N, R, q0=q0, seed=seed), N, a, b, eta=eta,
-                                noise=sigma, seed=seed + 1)
+    out = qn.chain_escape_times(
+        *qn.gaussian_overlaps(p, ps, N, R, q0=q0, seed=seed), N, a, b, eta=eta, noise=sigma, seed=seed + 1
+    )
     row["chain_seconds"] = round(time.perf_counter() - t0, 1)
     t = out.alpha[np.isfinite(out.alpha)]
     row.update(diverged=int(out.diverged.sum()), censored=int(out.censored.sum()))
@@ -50,9 +52,13 @@ def one_setting(p, ps, q0, eta, sigma, N, R, seed):
         m, se = qn.mean_and_stderr(t)
         row.update(chain_mean=float(m), chain_se=float(se), chain_sd=float(np.std(t, ddof=1)))
     if law is not None and t.size >= 2:
-        row.update(predicted_mean=float(pred), law_sd=float(np.nanstd(law, ddof=1)),
-                   z=float((m - pred) / se), mean_ok=bool(abs(m - pred) < 3 * se + 0.01 * pred),
-                   ks_p=float(stats.ks_2samp(t, law).pvalue))
+        row.update(
+            predicted_mean=float(pred),
+            law_sd=float(np.nanstd(law, ddof=1)),
+            z=float((m - pred) / se),
+            mean_ok=bool(abs(m - pred) < 3 * se + 0.01 * pred),
+            ks_p=float(stats.ks_2samp(t, law).pvalue),
+        )
         row["ks_ok"] = row["ks_p"] > 1e-3
     return row
 
@@ -64,18 +70,24 @@ def main():
     ap.add_argument("--subset", action="store_true", help="only q0 = 1, η = 0.125, σ = 0")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    grid = itertools.product(PAIRS, [1.0] if args.subset else Q0S, [0.125] if args.subset else ETAS,
-                             [0.0] if args.subset else SIGMAS)
+    grid = itertools.product(
+        PAIRS, [1.0] if args.subset else Q0S, [0.125] if args.subset else ETAS, [0.0] if args.subset else SIGMAS
+    )
     rows, t0 = [], time.perf_counter()
     for k, ((p, ps), q0, eta, sigma) in enumerate(grid):
         row = one_setting(p, ps, q0, eta, sigma, args.N, args.replicas, seed=1000 + k)
         rows.append(row)
         print(json.dumps(row), flush=True)
     inside = [r for r in rows if "ks_p" in r]
-    summary = dict(settings=len(rows), in_domain=len(inside), mean_ok=sum(r["mean_ok"] for r in inside),
-                   ks_ok=sum(r["ks_ok"] for r in inside), seconds=round(time.perf_counter() - t0, 1),
-                   machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-                   date=time.strftime("%Y-%m-%d"))
+    summary = dict(
+        settings=len(rows),
+        in_domain=len(inside),
+        mean_ok=sum(r["mean_ok"] for r in inside),
+        ks_ok=sum(r["ks_ok"] for r in inside),
+        seconds=round(time.perf_counter() - t0, 1),
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        date=time.strftime("%Y-%m-%d"),
+    )
     print(json.dumps(summary))
     out = Path(args.out or Path(__file__).with_name(f"escape_law-N{args.N}{'-subset' if args.subset else ''}.json"))
     out.write_text(json.dumps(dict(summary=summary, rows=rows), indent=1) + "\n")

@@ -9,6 +9,7 @@ Measured in this process, each a ratio against a baseline measured in the same r
   ``method="numpy"`` (small kernels per step) at N = 10⁴, R = 1024, float64 and float32;
   target on an H200: ≥ 20×.
 """
+
 from __future__ import annotations
 
 import time
@@ -58,7 +59,7 @@ def _calibrated(fn, budget, first):
     steps, dt = first, _timed(lambda: fn(first))
     while dt < budget / 3 and steps < 10**9:
         steps = int(max(2 * steps, steps * budget / 3 / max(dt, 1e-6)))
-        dt = _timed(lambda: fn(steps))
+        dt = _timed(lambda n=steps: fn(n))
     t1 = min(dt, _timed(lambda: fn(steps)))
     t2 = min(_timed(lambda: fn(2 * steps)), _timed(lambda: fn(2 * steps)))
     return max(t2 - t1, 1e-9) / steps, steps
@@ -78,13 +79,14 @@ def chain_curve(replicas=(1024, 8192, 65536, 262144, 1048576), N=10**4, budget=1
     import cupy
 
     rows = []
-    Qs, Ms, Pm = qn.overlaps_from_weights(qn.init_student(P, N, seed=1, backend="numpy"),
-                                          qn.teacher(P_STAR, N, seed=0, backend="numpy"))
+    Qs, Ms, Pm = qn.overlaps_from_weights(
+        qn.init_student(P, N, seed=1, backend="numpy"), qn.teacher(P_STAR, N, seed=0, backend="numpy")
+    )
     for R in replicas:
         Q0 = cupy.asarray(np.broadcast_to(Qs, (R, P, P)).copy())
         M0 = cupy.asarray(np.broadcast_to(Ms, (R, P, P_STAR)).copy())
         Pc = cupy.asarray(Pm)
-        run = lambda n: qn.sgd_overlaps(Q0, M0, Pc, N, A, B, LR, [n / N], seed=1, method="cuda")  # noqa: E731
+        run = lambda n, Q0=Q0, M0=M0, Pc=Pc: qn.sgd_overlaps(Q0, M0, Pc, N, A, B, LR, [n / N], seed=1, method="cuda")  # noqa: E731
         run(8)  # compile
         sec, steps = _calibrated(run, budget, 64)
         rows.append({"R": R, "N": N, "method": "cuda", "replica_steps_per_s": R / sec, "steps": steps})
@@ -107,13 +109,16 @@ def weights_compare(N=10**4, R=1024, budget=2.0) -> list:
         W = W0.astype(dtype)
         out = {"N": N, "R": R, "dtype": np.dtype(dtype).name}
         for method in ("numpy", "cuda"):
-            run = lambda n, m=method: qn.sgd_weights(W, Ws, A, B, LR, [n / N], seed=1, method=m)  # noqa: E731
+            run = lambda n, m=method, W=W: qn.sgd_weights(W, Ws, A, B, LR, [n / N], seed=1, method=m)  # noqa: E731
             run(4)
             sec, steps = _calibrated(run, budget, 4)
             out[method] = {"replica_steps_per_s": R / sec, "steps": steps}
         out["ratio_cuda_vs_cupy"] = out["cuda"]["replica_steps_per_s"] / out["numpy"]["replica_steps_per_s"]
-        print(f"  weights {out['dtype']}: cupy {out['numpy']['replica_steps_per_s']:.3g}, fused "
-              f"{out['cuda']['replica_steps_per_s']:.3g} replica-steps/s ({out['ratio_cuda_vs_cupy']:.3g}x)", flush=True)
+        print(
+            f"  weights {out['dtype']}: cupy {out['numpy']['replica_steps_per_s']:.3g}, fused "
+            f"{out['cuda']['replica_steps_per_s']:.3g} replica-steps/s ({out['ratio_cuda_vs_cupy']:.3g}x)",
+            flush=True,
+        )
         rows.append(out)
     return rows
 
@@ -133,24 +138,39 @@ def run_gpu(quick=False) -> dict | None:
     best_chain = max(r["replica_steps_per_s"] for r in chain if r["method"] == "cuda")
     best_w = max(r["ratio_cuda_vs_cupy"] for r in weights)
     targets = {
-        "chain_replica_steps_per_s": best_chain, "chain_target": CHAIN_TARGET, "chain_met": best_chain >= CHAIN_TARGET,
-        "weights_ratio": best_w, "weights_target": WEIGHTS_TARGET, "weights_met": best_w >= WEIGHTS_TARGET,
+        "chain_replica_steps_per_s": best_chain,
+        "chain_target": CHAIN_TARGET,
+        "chain_met": best_chain >= CHAIN_TARGET,
+        "weights_ratio": best_w,
+        "weights_target": WEIGHTS_TARGET,
+        "weights_met": best_w >= WEIGHTS_TARGET,
     }
     for k, v in targets.items():
         print(f"  {k}: {v}")
-    return {"device": name, "cuda_implementation": _cuda.implementation(), "quick": quick,
-            "params": {"p": P, "p_star": P_STAR, "a": A, "b": B, "lr": LR}, "chain": chain, "weights": weights,
-            "targets": targets}
+    return {
+        "device": name,
+        "cuda_implementation": _cuda.implementation(),
+        "quick": quick,
+        "params": {"p": P, "p_star": P_STAR, "a": A, "b": B, "lr": LR},
+        "chain": chain,
+        "weights": weights,
+        "targets": targets,
+    }
 
 
 def markdown_table(gpu: dict) -> str:
     """The GPU rows as a Markdown table (for the performance appendix)."""
-    out = [f"Device: {gpu['device']} ({gpu['cuda_implementation']})", "",
-           "| engine | N | R | replica-steps/s |", "|---|---:|---:|---:|"]
+    out = [
+        f"Device: {gpu['device']} ({gpu['cuda_implementation']})",
+        "",
+        "| engine | N | R | replica-steps/s |",
+        "|---|---:|---:|---:|",
+    ]
     for r in gpu["chain"]:
         out.append(f"| chain, {r['method']} | {r['N']:,} | {r['R']:,} | {r['replica_steps_per_s']:.3g} |")
     for r in gpu["weights"]:
         for m, label in (("numpy", "CuPy blocked"), ("cuda", "fused")):
-            out.append(f"| weights {r['dtype']}, {label} | {r['N']:,} | {r['R']:,} | "
-                       f"{r[m]['replica_steps_per_s']:.3g} |")
+            out.append(
+                f"| weights {r['dtype']}, {label} | {r['N']:,} | {r['R']:,} | {r[m]['replica_steps_per_s']:.3g} |"
+            )
     return "\n".join(out)

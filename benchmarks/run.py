@@ -12,6 +12,7 @@ message (--no-gpu skips them anyway).
 Results go to benchmarks/results.json (with machine information); --quick does not overwrite it
 unless --out is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,9 +72,11 @@ def main(argv=None):
     if args.escape or args.escape_only:
         esc = sgd_bench.escape_run()
         results["escape"] = esc
-        print(f"escape: α = {esc['alpha']:g}, N = {esc['N']:,}, {esc['R']} replicas, {esc['method']}: "
-              f"{esc['seconds']:.1f} s ({esc['replica_steps_per_s']:.3g} replica-steps/s), "
-              f"{esc['escaped']}/{esc['R']} escaped, median α_esc = {esc['alpha_escape_median']}")
+        print(
+            f"escape: α = {esc['alpha']:g}, N = {esc['N']:,}, {esc['R']} replicas, {esc['method']}: "
+            f"{esc['seconds']:.1f} s ({esc['replica_steps_per_s']:.3g} replica-steps/s), "
+            f"{esc['escaped']}/{esc['R']} escaped, median α_esc = {esc['alpha_escape_median']}"
+        )
     if out is not None:
         if out.exists() and not (args.escape or args.escape_only):
             old = json.loads(out.read_text())

@@ -4,6 +4,7 @@ kernel installed, e.g. the GPU check): `python benchmarks/run_chapter.py book/02
 Cells run in order; IPython magics and shell lines (`!pip ...`, `%matplotlib`) are skipped;
 figures go to the non-interactive Agg backend. Exit status 1 on the first failing cell, naming it.
 """
+
 from __future__ import annotations
 
 import json

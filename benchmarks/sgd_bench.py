@@ -6,6 +6,7 @@ over replicas, the code a user would write first; (b) ``quadnet.sgd_weights``; (
 ``sgd_overlaps(method="numpy")``; (d) the fused chain ``sgd_overlaps(method="numba")``.
 Each measurement runs for about ``budget`` seconds (the number of steps is calibrated first).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -68,8 +69,12 @@ def machine_info() -> dict:
     except OSError:
         pass
     info = {
-        "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-        "numpy": np.__version__, "quadnet": qn.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "quadnet": qn.__version__,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     try:
@@ -123,8 +128,12 @@ def run_benchmarks(Ns=(10**3, 10**4, 10**5, 10**6), R=64, budget=3.0, verbose=Tr
         if verbose:
             print(format_row(row), flush=True)
     summary = summarize(rows)
-    return {"machine": machine_info(), "params": {"p": P, "p_star": P_STAR, "a": A, "b": B, "lr": LR, "R": R,
-                                                  "budget_s": budget}, "rows": rows, "summary": summary}
+    return {
+        "machine": machine_info(),
+        "params": {"p": P, "p_star": P_STAR, "a": A, "b": B, "lr": LR, "R": R, "budget_s": budget},
+        "rows": rows,
+        "summary": summary,
+    }
 
 
 def summarize(rows) -> dict:
@@ -132,10 +141,14 @@ def summarize(rows) -> dict:
     first, last = rows[0], rows[-1]
     for name in ("chain_numpy", "chain_numba"):
         if name in first and name in last:
-            s[f"{name}_step_time_ratio_N{last['N']}_vs_N{first['N']}"] = last[name]["s_per_step"] / first[name]["s_per_step"]
+            s[f"{name}_step_time_ratio_N{last['N']}_vs_N{first['N']}"] = (
+                last[name]["s_per_step"] / first[name]["s_per_step"]
+            )
     for row in rows:
         if "chain_numba" in row and "chain_numpy" in row:
-            s[f"fused_vs_fallback_N{row['N']}"] = row["chain_numba"]["replica_steps_per_s"] / row["chain_numpy"]["replica_steps_per_s"]
+            s[f"fused_vs_fallback_N{row['N']}"] = (
+                row["chain_numba"]["replica_steps_per_s"] / row["chain_numpy"]["replica_steps_per_s"]
+            )
         if "weights" in row and "baseline" in row:
             s[f"weights_vs_baseline_N{row['N']}"] = row["weights"]["ratio_vs_baseline"]
     return s
@@ -160,7 +173,10 @@ def table(results) -> str:
 
 
 def markdown_table(results) -> str:
-    out = ["| N | (a) NumPy loop | (b) sgd_weights | (c) chain, NumPy | (d) chain, fused |", "|---:|---:|---:|---:|---:|"]
+    out = [
+        "| N | (a) NumPy loop | (b) sgd_weights | (c) chain, NumPy | (d) chain, fused |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for row in results["rows"]:
         cells = []
         for name in ("baseline", "weights", "chain_numpy", "chain_numba"):
@@ -182,7 +198,15 @@ def escape_run(N=10**6, R=16, alpha=40.0, seed=0):
     pl = qn.plateau(P, P_STAR, A, B, LR)
     esc = tr.loss < 0.5 * pl.loss
     first = np.where(esc.any(axis=0), alphas[np.argmax(esc, axis=0)], np.nan)
-    return {"N": N, "R": R, "alpha": alpha, "method": method, "seconds": sec,
-            "replica_steps_per_s": R * round(alpha * N) / sec, "escaped": int(np.isfinite(first).sum()),
-            "alpha_escape_median": float(np.nanmedian(first)) if np.isfinite(first).any() else None,
-            "final_loss_median": float(np.nanmedian(tr.loss[-1])), "diverged": int(np.sum(tr.diverged))}
+    return {
+        "N": N,
+        "R": R,
+        "alpha": alpha,
+        "method": method,
+        "seconds": sec,
+        "replica_steps_per_s": R * round(alpha * N) / sec,
+        "escaped": int(np.isfinite(first).sum()),
+        "alpha_escape_median": float(np.nanmedian(first)) if np.isfinite(first).any() else None,
+        "final_loss_median": float(np.nanmedian(tr.loss[-1])),
+        "diverged": int(np.sum(tr.diverged)),
+    }

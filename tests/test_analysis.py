@@ -51,7 +51,7 @@ def test_alignment_contract(rng):
     np.testing.assert_allclose(qn.alignment(M0, M0), 1, atol=1e-12)
     np.testing.assert_allclose(qn.alignment(-M0, M0), -1, atol=1e-12)
     U, _, Vt = np.linalg.svd(M0, full_matrices=False)
-    rescaled = U * rng.uniform(0.01, 100, (5, 1, 2)) @ Vt          # other singular values, same frame
+    rescaled = U * rng.uniform(0.01, 100, (5, 1, 2)) @ Vt  # other singular values, same frame
     np.testing.assert_allclose(qn.alignment(rescaled, M0), 1, atol=1e-10)
     M = rng.standard_normal((5, 4, 2))
     O = np.linalg.qr(rng.standard_normal((4, 4)))[0]
@@ -59,14 +59,14 @@ def test_alignment_contract(rng):
     A = qn.alignment(M, M0)
     np.testing.assert_allclose(qn.alignment(O @ M @ R, O @ M0 @ R), A, atol=1e-12)
     assert np.all(np.abs(A) <= 1 + 1e-12)
-    assert qn.alignment(M[0], M0[0]).shape == () and qn.alignment(M, M0[0]).shape == (5,)   # broadcast
+    assert qn.alignment(M[0], M0[0]).shape == () and qn.alignment(M, M0[0]).shape == (5,)  # broadcast
 
 
 def test_alignment_rank_deficient_is_nan_with_warning(rng, monkeypatch):
     M = rng.standard_normal((4, 3, 2))
     M0 = rng.standard_normal((4, 3, 2))
     full = qn.alignment(M, M0)
-    M[1] = 0.0                                                      # zero overlap
+    M[1] = 0.0  # zero overlap
     M0[2] = np.outer(rng.standard_normal(3), rng.standard_normal(2))  # rank 1 < p*
     # whatever quadnet.polar does with a rank-deficient matrix (raise, or NaN with a warning),
     # alignment must never hand it one: make polar refuse them
@@ -83,13 +83,16 @@ def test_alignment_rank_deficient_is_nan_with_warning(rng, monkeypatch):
     np.testing.assert_allclose(A[[0, 3]], full[[0, 3]], atol=1e-12)
 
 
-@pytest.mark.parametrize("M, M0, name", [
-    (np.ones((3, 2)), np.ones((3, 3)), "M0"),                    # matrix shapes differ
-    (np.ones((2, 3)), np.ones((2, 3)), "M "),                    # p < p*
-    (np.ones((2, 3, 2)), np.ones((4, 3, 2)), "batch"),           # batch shapes do not broadcast
-    (np.ones(3), np.ones((3, 1)), "M "),                         # not a matrix
-    (np.full((3, 1), np.nan), np.ones((3, 1)), "M "),            # not finite
-])
+@pytest.mark.parametrize(
+    "M, M0, name",
+    [
+        (np.ones((3, 2)), np.ones((3, 3)), "M0"),  # matrix shapes differ
+        (np.ones((2, 3)), np.ones((2, 3)), "M "),  # p < p*
+        (np.ones((2, 3, 2)), np.ones((4, 3, 2)), "batch"),  # batch shapes do not broadcast
+        (np.ones(3), np.ones((3, 1)), "M "),  # not a matrix
+        (np.full((3, 1), np.nan), np.ones((3, 1)), "M "),  # not finite
+    ],
+)
 def test_alignment_bad_input(M, M0, name):
     with pytest.raises(ValueError, match=name):
         qn.alignment(M, M0)
@@ -126,7 +129,7 @@ def test_sphere_statistics_by_hand(rng):
     X = rng.standard_normal((7, 3)) * [1.0, 2.0, 0.5]
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
     n, d = U.shape
-    res = sphere_uniformity(X, draws=9, seed=0)                    # rows are normalized inside
+    res = sphere_uniformity(X, draws=9, seed=0)  # rows are normalized inside
     assert res.rayleigh == pytest.approx(d * n * np.linalg.norm(U.sum(0) / n) ** 2, rel=1e-12)
     T = sum(np.outer(u, u) for u in U) / n
     assert res.bingham == pytest.approx(n * d * (d + 2) / 2 * (np.trace(T @ T) - 1 / d), rel=1e-12)
@@ -136,15 +139,18 @@ def test_sphere_statistics_by_hand(rng):
     Y = _uniform(rng, (2000, 100), 3)
     stat = quadnet.analysis._sphere_statistics(Y)
     for col, dof in ((0, 3), (1, 5)):
-        assert stats.kstest(stat[:, col], stats.chi2(dof).cdf).pvalue > 1e-3   # false alarm 1e-3 each
+        assert stats.kstest(stat[:, col], stats.chi2(dof).cdf).pvalue > 1e-3  # false alarm 1e-3 each
 
 
 def test_sphere_uniformity_p_values_are_valid(rng):
     """Under uniformity P(p ≤ k/(draws+1)) = k/(draws+1) exactly; checked at k/(draws+1) = 0.1."""
     draws, sets = 99, 400
-    p = np.array([[getattr(sphere_uniformity(x, draws=draws, seed=s), f"p_{t}")
-                   for t in ("rayleigh", "bingham", "energy")]
-                  for s, x in enumerate(_uniform(rng, (sets, 15), 3))])
+    p = np.array(
+        [
+            [getattr(sphere_uniformity(x, draws=draws, seed=s), f"p_{t}") for t in ("rayleigh", "bingham", "energy")]
+            for s, x in enumerate(_uniform(rng, (sets, 15), 3))
+        ]
+    )
     for col in range(3):
         # two-sided binomial test of the count at level 0.1; false alarm 1e-3 per statistic
         assert stats.binomtest(int(np.sum(p[:, col] <= 0.1)), sets, 0.1).pvalue > 1e-3
@@ -155,14 +161,14 @@ def test_sphere_uniformity_power(rng):
     to an axial one, which is why a zero mean alone does not show coverage."""
     draws, floor = 999, 1 / 1000
     X = _uniform(rng, (100,), 3)
-    pole = sphere_uniformity(X + [0.0, 0.0, 0.8], draws=draws, seed=1)       # a preferred direction
+    pole = sphere_uniformity(X + [0.0, 0.0, 0.8], draws=draws, seed=1)  # a preferred direction
     assert pole.p_rayleigh == floor and pole.p_energy == floor
     axial = X * [0.2, 0.2, 1.0]
-    axial = np.concatenate([axial, -axial])                                 # antipodal pairs: mean 0
+    axial = np.concatenate([axial, -axial])  # antipodal pairs: mean 0
     res = sphere_uniformity(axial, draws=draws, seed=2)
     assert res.rayleigh < 1e-20 and res.p_rayleigh == 1.0
     assert res.p_bingham == floor and res.p_energy == floor
-    girdle = sphere_uniformity(X * [1.0, 1.0, 0.05], draws=draws, seed=3)   # an equatorial band
+    girdle = sphere_uniformity(X * [1.0, 1.0, 0.05], draws=draws, seed=3)  # an equatorial band
     assert girdle.p_bingham == floor and girdle.p_energy == floor
     # two dimensions: half a circle
     half = _uniform(rng, (60,), 2)
@@ -170,11 +176,16 @@ def test_sphere_uniformity_power(rng):
     assert sphere_uniformity(half, draws=draws, seed=4).p_energy == floor
 
 
-@pytest.mark.parametrize("X, err, match", [
-    (np.ones(3), ValueError, "shape"), (np.ones((1, 3)), ValueError, "shape"),
-    (np.zeros((4, 3)), ValueError, "zero row"), (np.full((4, 3), np.inf), ValueError, "finite"),
-    ("x", TypeError, "X"),
-])
+@pytest.mark.parametrize(
+    "X, err, match",
+    [
+        (np.ones(3), ValueError, "shape"),
+        (np.ones((1, 3)), ValueError, "shape"),
+        (np.zeros((4, 3)), ValueError, "zero row"),
+        (np.full((4, 3), np.inf), ValueError, "finite"),
+        ("x", TypeError, "X"),
+    ],
+)
 def test_sphere_uniformity_bad_input(X, err, match):
     with pytest.raises(err, match=match):
         sphere_uniformity(X, draws=9)

@@ -4,6 +4,7 @@ noise seed, the escape-time law against the exact chain, and the step limits aga
 Each prediction is checked against an independent computation: the full overlap ODE
 (`integrate_ode`, `ode_rhs`) or the exact finite-N chain (`sgd_overlaps`). Statistical tests
 state their false-alarm rate."""
+
 import warnings
 
 import numpy as np
@@ -11,8 +12,8 @@ import pytest
 from scipy import stats
 
 import quadnet as qn
+from quadnet import fixed_points, stability
 from quadnet import spectral_ode as so
-from quadnet import stability, fixed_points
 
 
 def commuting_point(rng, p, ps, s, qk, qp):
@@ -37,13 +38,15 @@ def test_spectral_rhs_is_the_full_rhs_on_commuting_points(p, ps, noise, drift):
     dy = so.spectral_rhs(so.SpectralState(p, ps).pack(s, qk, qp), p, ps, a, b, lr, noise, drift)
     dQr, dMr = U.T @ dQ @ U, U.T @ dM @ V
     np.testing.assert_allclose(np.diag(dMr)[:k], dy[:k], atol=1e-13)
-    np.testing.assert_allclose(np.diag(dQr)[:k], dy[k:2 * k], atol=1e-13)
+    np.testing.assert_allclose(np.diag(dQr)[:k], dy[k : 2 * k], atol=1e-13)
     if p > k:
         np.testing.assert_allclose(np.diag(dQr)[k:], dy[-1], atol=1e-13)
     # and the commuting structure is kept: no off-diagonal derivative
     assert np.abs(dQr - np.diag(np.diag(dQr))).max() < 1e-13
     loss = qn.population_loss(Q, M, np.eye(ps), a, b, noise=noise)
-    assert so.spectral_loss(so.SpectralState(p, ps).pack(s, qk, qp), p, ps, a, b, noise) == pytest.approx(loss, abs=1e-13)
+    assert so.spectral_loss(so.SpectralState(p, ps).pack(s, qk, qp), p, ps, a, b, noise) == pytest.approx(
+        loss, abs=1e-13
+    )
 
 
 def test_spectral_state_inverts_the_embedding(rng):
@@ -61,9 +64,13 @@ def test_first_crossing_matches_the_full_ode_escape_time(p, ps, eta):
     sv = np.sort(np.abs(rng.standard_normal((3, min(p, ps)))), axis=1)[:, ::-1] * 0.01
     level = qn.escape_level(p, ps, a, b, lr)
     sp = so.SpectralState(p, ps)
-    out = so.first_crossing(sp.pack(sv, np.ones_like(sv), np.ones(3)),
-                            lambda y, rows: so.spectral_rhs(y, p, ps, a, b, lr),
-                            lambda y: so.spectral_loss(y, p, ps, a, b), level, 400.0)
+    out = so.first_crossing(
+        sp.pack(sv, np.ones_like(sv), np.ones(3)),
+        lambda y, rows: so.spectral_rhs(y, p, ps, a, b, lr),
+        lambda y: so.spectral_loss(y, p, ps, a, b),
+        level,
+        400.0,
+    )
     al = np.linspace(0, 1.3 * np.nanmax(out.alpha), 4001)
     for i in range(3):
         M0 = np.zeros((p, ps))
@@ -113,8 +120,9 @@ def test_noise_seed_variance_against_the_chain():
     assert abs(m.var() / expected - 1) < 5 * np.sqrt(2 / m.size) + 0.02, (m.var(), expected)
 
 
-@pytest.mark.parametrize("p,ps,eta,q0,noise", [(4, 2, 0.125, 1.0, 0.0), (2, 1, 0.125, 0.3, 0.3),
-                                               (3, 3, 0.125, 1.0, 0.0)])
+@pytest.mark.parametrize(
+    "p,ps,eta,q0,noise", [(4, 2, 0.125, 1.0, 0.0), (2, 1, 0.125, 0.3, 0.3), (3, 3, 0.125, 1.0, 0.0)]
+)
 def test_escape_time_law_against_the_exact_chain(p, ps, eta, q0, noise):
     """Two-sample KS test, chain (384 replicas from exact Gaussian overlaps, N = 3000) against
     2000 law samples, not rejected at 1e-3 (false alarm 1e-3 per case); the plain seed (κ = 0) is
@@ -147,8 +155,12 @@ def test_law_shifts_by_ln10_over_2r_per_decade():
 def test_estimate_is_deterministic_and_the_law_is_seeded():
     args = (4, 2, 0.25, 0.5, 0.5, 10**4)
     assert qn.escape_time_estimate(*args) == qn.escape_time_estimate(*args)
-    np.testing.assert_array_equal(qn.escape_time_law(*args, samples=50, seed=9), qn.escape_time_law(*args, samples=50, seed=9))
-    assert not np.array_equal(qn.escape_time_law(*args, samples=50, seed=9), qn.escape_time_law(*args, samples=50, seed=10))
+    np.testing.assert_array_equal(
+        qn.escape_time_law(*args, samples=50, seed=9), qn.escape_time_law(*args, samples=50, seed=9)
+    )
+    assert not np.array_equal(
+        qn.escape_time_law(*args, samples=50, seed=9), qn.escape_time_law(*args, samples=50, seed=10)
+    )
 
 
 def test_escape_level_is_reached_with_label_noise():
@@ -158,16 +170,25 @@ def test_escape_level_is_reached_with_label_noise():
     a, b = qn.default_readouts(p, ps)
     level = qn.escape_level(p, ps, a, b, eta=eta, noise=sigma)
     O = np.eye(p)[:, :ps]
-    ode = qn.integrate_ode(np.eye(p) + 0.25 * O @ O.T, 0.5 * O, np.eye(ps), a, b, eta / a, np.linspace(0, 300, 301),
-                           noise=sigma)
+    ode = qn.integrate_ode(
+        np.eye(p) + 0.25 * O @ O.T, 0.5 * O, np.eye(ps), a, b, eta / a, np.linspace(0, 300, 301), noise=sigma
+    )
     assert ode.loss[-1] < level < ode.loss[0]
     assert ode.loss.min() > 0.5 * sigma**2
 
 
-@pytest.mark.parametrize("bad,match", [
-    (dict(q0=0.0), "q0"), (dict(q0=-1.0), "q0"), (dict(N=5), "N"), (dict(q0=50.0), "basin"),
-    (dict(lr=3.0), "critical"), (dict(lr=None, eta=0.1), None), (dict(lr=0.5, eta=0.1), "not both"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (dict(q0=0.0), "q0"),
+        (dict(q0=-1.0), "q0"),
+        (dict(N=5), "N"),
+        (dict(q0=50.0), "basin"),
+        (dict(lr=3.0), "critical"),
+        (dict(lr=None, eta=0.1), None),
+        (dict(lr=0.5, eta=0.1), "not both"),
+    ],
+)
 def test_escape_predictions_reject_bad_input(bad, match):
     args = dict(p=4, p_star=2, a=0.25, b=0.5, lr=0.5, N=10**4)
     args.update(bad)

@@ -7,6 +7,7 @@ from the theory's escape time, the exact chain runs in segments until a wall-clo
 spent, and the widgets' thread computes only the latest request. The browser explorer is tested
 in tests/site/test_explorer_js.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,7 +48,8 @@ def test_horizon_from_theory():
     lr = 0.125 / a
     alpha_max, est = explorer._horizon(4, 2, a, b, lr, 1000, 1.0, 0.0, above=False)
     assert alpha_max == pytest.approx(3 * est + 10) and est == pytest.approx(
-        qn.escape_time_estimate(4, 2, a, b, lr, 1000))
+        qn.escape_time_estimate(4, 2, a, b, lr, 1000)
+    )
     assert explorer._horizon(4, 2, a, b, 1e-4, 10**6, 1.0, 0.0, above=False)[0] == explorer.ALPHA_MAX
     assert explorer._horizon(4, 2, a, b, 10.0, 1000, 1.0, 0.0, above=True)[0] == explorer.ALPHA_MIN
 
@@ -64,8 +66,11 @@ def test_segmented_chain_has_the_law_of_one_run(warm, monkeypatch):
     Q0, M0, P = _start(p, ps, N)
     alphas = np.array([0.0, 1.0, 2.0, 4.0])
     seg, n_div, reached = explorer._chain(Q0, M0, P, N, a, b, lr, noise, alphas, R, 3, np.inf, lambda: False)
-    one = np.asarray(sgd_overlaps(np.repeat(Q0[None], R, 0), np.repeat(M0[None], R, 0), P, N, a, b, lr, alphas,
-                                  noise=noise, seed=4).loss)
+    one = np.asarray(
+        sgd_overlaps(
+            np.repeat(Q0[None], R, 0), np.repeat(M0[None], R, 0), P, N, a, b, lr, alphas, noise=noise, seed=4
+        ).loss
+    )
     assert reached == alphas[-1]
     for k in (2, 3):
         x, y = (np.nan_to_num(v[k], nan=np.inf) for v in (seg, one))
@@ -106,7 +111,8 @@ def test_live_explorer_worst_update(warm):
         times["issue case"] = ex.wait(timeout=60)
         worst = max(times, key=times.get)
         assert times[worst] < WORST_UPDATE_S, (
-            f"slowest update {worst}: {times[worst]:.2f} s (load {os.getloadavg()}); all: {times}")
+            f"slowest update {worst}: {times[worst]:.2f} s (load {os.getloadavg()}); all: {times}"
+        )
         sc = ex.last_scenario
         assert (sc.params["p"], sc.params["eta"], sc.params["N"]) == (8, pytest.approx(0.01), 10_000)
     finally:

@@ -333,7 +333,9 @@ def above_critical(P, p, ps, a, b, lr, noise, Q=None):
     if lr > 1.001 * lr_c:
         return True
     q0 = 0.0 if Q is None else float(np.max(np.trace(np.asarray(Q).reshape(-1, p, p), axis1=-2, axis2=-1))) / p
-    safe = min(lr_c, qn.manifold_critical_lr(ps, a, b) if p >= ps else lr_c, qn.basin_lr(p, ps, a, b, q0) if q0 > 0 else lr_c)
+    safe = min(
+        lr_c, qn.manifold_critical_lr(ps, a, b) if p >= ps else lr_c, qn.basin_lr(p, ps, a, b, q0) if q0 > 0 else lr_c
+    )
     return False if lr < 0.999 * safe else None
 
 
@@ -654,13 +656,19 @@ def test_theory(which, data, p, ps, a, b, noise, f, drift, extra):
         # the law's domain: below the manifold's step (no divergence after the escape, no trap) and
         # the plateau's basin, label noise below the level it could never cross
         ps = min(ps, 3)
-        p = max(min(p, 6), ps)                     # the law is for p ≥ p*
+        p = max(min(p, 6), ps)  # the law is for p ≥ p*
         a, b = qn.default_readouts(p, ps)
         base = dict(p=p, p_star=ps, a=a, b=b)
         lr = max(min(f, 0.9) * min(qn.manifold_critical_lr(ps, a, b), qn.critical_lr(p, ps, a, b)), 1e-2 / a)
         noise = min(noise, 0.1)
-        args = {**base, "lr": lr, "N": N, "drift_only": drift, "noise": noise,
-                "q0": 0.5 * min(qn.plateau_basin_q(p, ps, a, b, lr, noise=noise), 2.0)}
+        args = {
+            **base,
+            "lr": lr,
+            "N": N,
+            "drift_only": drift,
+            "noise": noise,
+            "q0": 0.5 * min(qn.plateau_basin_q(p, ps, a, b, lr, noise=noise), 2.0),
+        }
         spec = {
             **common,
             "N": bad_int() + [("not above p + p*", p + ps, None, ValueError)],
@@ -1148,8 +1156,15 @@ def test_manifold_loss_floor(seed, ps, extra, a, b, noise):
 
 
 @fuzz(12)
-@given(data=st.data(), p=st.integers(1, 5), ps=st.integers(1, 3), f=st.floats(0.1, 0.9),
-       noise=st.one_of(st.just(0.0), st.floats(0.0, 0.1)), q=st.floats(0.05, 0.9), N=st.integers(200, 10**8))
+@given(
+    data=st.data(),
+    p=st.integers(1, 5),
+    ps=st.integers(1, 3),
+    f=st.floats(0.1, 0.9),
+    noise=st.one_of(st.just(0.0), st.floats(0.0, 0.1)),
+    q=st.floats(0.05, 0.9),
+    N=st.integers(200, 10**8),
+)
 def test_escape_predictions(data, p, ps, f, noise, q, N):
     """Inside the law's domain (p ≥ p*, below γ_m and γ_c, q0 in the basin, small label noise) every
     prediction is finite; bad input names the parameter."""
@@ -1158,18 +1173,29 @@ def test_escape_predictions(data, p, ps, f, noise, q, N):
     eta = f * a * min(qn.manifold_critical_lr(ps, a, b), qn.critical_lr(p, ps, a, b, noise=noise))
     q0 = q * min(qn.plateau_basin_q(p, ps, a, b, eta=eta, noise=noise), 3.0)
     base = dict(p=p, p_star=ps, a=a, b=b, eta=eta, noise=noise)
-    spec = {"p": bad_int(), "p_star": bad_int(), "a": bad_positive(a, arrays=False), "noise": bad_nonneg(),
-            "eta": bad_positive(eta, arrays=False) + [("both steps", None, ("lr", "eta"), TypeError)]}
+    spec = {
+        "p": bad_int(),
+        "p_star": bad_int(),
+        "a": bad_positive(a, arrays=False),
+        "noise": bad_nonneg(),
+        "eta": bad_positive(eta, arrays=False) + [("both steps", None, ("lr", "eta"), TypeError)],
+    }
     calls = {
         "escape_level": (qn.escape_level, base, spec),
         "norm_transient": (qn.norm_transient, {**base, "q0": q0}, {**spec, "q0": bad_positive(arrays=False)}),
         "transient_log_gain": (qn.transient_log_gain, {**base, "q0": q0}, {"q0": bad_positive(arrays=False)}),
         "noise_seed_variance": (qn.noise_seed_variance, {**base, "q0": q0}, {"q0": bad_positive(arrays=False)}),
-        "escape_time_law": (qn.escape_time_law, {**base, "q0": q0, "N": N, "samples": 8, "seed": 1},
-                            {"N": bad_int(), "samples": bad_int(), "seed": [("negative", -1, None, ValueError)]}),
+        "escape_time_law": (
+            qn.escape_time_law,
+            {**base, "q0": q0, "N": N, "samples": 8, "seed": 1},
+            {"N": bad_int(), "samples": bad_int(), "seed": [("negative", -1, None, ValueError)]},
+        ),
         "plateau_basin_q": (qn.plateau_basin_q, base, {"noise": bad_nonneg()}),
-        "basin_lr": (qn.basin_lr, {"p": p, "p_star": ps, "a": a, "b": b, "q0": q0, "noise": noise},
-                     {"q0": bad_positive(arrays=False)}),
+        "basin_lr": (
+            qn.basin_lr,
+            {"p": p, "p_star": ps, "a": a, "b": b, "q0": q0, "noise": noise},
+            {"q0": bad_positive(arrays=False)},
+        ),
     }
     which = data.draw(st.sampled_from(sorted(calls)), label="function")
     fn, args, bad_spec = calls[which]
@@ -1196,8 +1222,12 @@ def test_step_limits_and_fixed_points(data, pair, q):
     assert 0 < lim.stable <= lim.critical and lim.basin <= lim.critical
     bad = corrupt(data, {"q0": bad_positive(arrays=False), "p": bad_int(), "noise": bad_nonneg()})
     if bad:
-        invalid("step_limits", call_with(qn.step_limits, {"p": p, "p_star": ps, "a": a, "b": b, "q0": q}, bad),
-                bad[2], bad[3])
+        invalid(
+            "step_limits",
+            call_with(qn.step_limits, {"p": p, "p_star": ps, "a": a, "b": b, "q0": q}, bad),
+            bad[2],
+            bad[3],
+        )
     lr = 0.5 * lim.zero_loss
     st_ = valid("stationary_state", lambda: qn.stationary_state(p, ps, a, b, lr, alpha_max=200.0), check_finite=False)
     assert not st_.diverged and np.isfinite(st_.loss)
@@ -1207,13 +1237,28 @@ def test_step_limits_and_fixed_points(data, pair, q):
 
 
 @fuzz(20)
-@given(data=st.data(), p=st.integers(1, 5), ps=st.integers(1, 4), N=st.integers(10, 10**6), R=st.integers(1, 5),
-       q0=st.floats(0.01, 10.0), c=st.floats(0.0, 2.0))
+@given(
+    data=st.data(),
+    p=st.integers(1, 5),
+    ps=st.integers(1, 4),
+    N=st.integers(10, 10**6),
+    R=st.integers(1, 5),
+    q0=st.floats(0.01, 10.0),
+    c=st.floats(0.0, 2.0),
+)
 def test_starts_and_line_fit(data, p, ps, N, R, q0, c):
     N = max(N, p + ps)
     args = {"p": p, "p_star": ps, "N": N, "replicas": R, "q0": q0, "seed": 3}
-    bad = corrupt(data, {"p": bad_int(), "N": bad_int(), "replicas": bad_int(), "q0": bad_positive(arrays=False),
-                         "seed": [("negative", -2, None, ValueError), ("string", "x", None, TypeError)]})
+    bad = corrupt(
+        data,
+        {
+            "p": bad_int(),
+            "N": bad_int(),
+            "replicas": bad_int(),
+            "q0": bad_positive(arrays=False),
+            "seed": [("negative", -2, None, ValueError), ("string", "x", None, TypeError)],
+        },
+    )
     if bad:
         invalid("gaussian_overlaps", call_with(qn.gaussian_overlaps, args, bad), bad[2], bad[3])
     else:
@@ -1230,14 +1275,22 @@ def test_starts_and_line_fit(data, p, ps, N, R, q0, c):
 
 def test_chain_escape_times_fuzzed_inputs():
     """A small valid run, and bad inputs naming the parameter."""
-    out = valid("gaussian_escape_times", lambda: qn.gaussian_escape_times(4, 2, 500, 3, eta=0.125, seed=1),
-                check_finite=False)
+    out = valid(
+        "gaussian_escape_times", lambda: qn.gaussian_escape_times(4, 2, 500, 3, eta=0.125, seed=1), check_finite=False
+    )
     assert out.alpha.shape == (3,) and np.all(np.isfinite(out.alpha) | out.diverged | out.censored)
     Q0, M0, P = qn.gaussian_overlaps(4, 2, 500, 3, seed=2)
-    valid("chain_escape_times", lambda: qn.chain_escape_times(Q0, M0, P, 500, 0.25, 0.5, eta=0.125, seed=3),
-          check_finite=False)
-    invalid("chain_escape_times", lambda: qn.chain_escape_times(Q0[0], M0[0], P, 500, 0.25, 0.5, eta=0.125), ("Q0", "M0"))
-    invalid("chain_escape_times", lambda: qn.chain_escape_times(Q0, M0, P, 500, 0.25, 0.5, eta=0.125, seed=-1), ("seed",))
+    valid(
+        "chain_escape_times",
+        lambda: qn.chain_escape_times(Q0, M0, P, 500, 0.25, 0.5, eta=0.125, seed=3),
+        check_finite=False,
+    )
+    invalid(
+        "chain_escape_times", lambda: qn.chain_escape_times(Q0[0], M0[0], P, 500, 0.25, 0.5, eta=0.125), ("Q0", "M0")
+    )
+    invalid(
+        "chain_escape_times", lambda: qn.chain_escape_times(Q0, M0, P, 500, 0.25, 0.5, eta=0.125, seed=-1), ("seed",)
+    )
     invalid("gaussian_escape_times", lambda: qn.gaussian_escape_times(4, 2, 500, 0, eta=0.125), ("replicas",))
 
 
@@ -1271,8 +1324,14 @@ NOT_FUNCTIONS = {
     "__version__",
 }
 # fuzzed in tests/test_regimes.py (its module's own property-based section, same contract)
-FUZZED_ELSEWHERE = {"stationary_loss", "escape_rates", "staircase", "sequential_frame", "bias_lifetime",
-                    "alignment_decay"}
+FUZZED_ELSEWHERE = {
+    "stationary_loss",
+    "escape_rates",
+    "staircase",
+    "sequential_frame",
+    "bias_lifetime",
+    "alignment_decay",
+}
 
 
 def test_every_public_function_is_fuzzed():

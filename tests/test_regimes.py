@@ -7,6 +7,7 @@ rates against the fitted growth of the ODE's M; the noise that sets the lifetime
 against one-step increments of the exact chain (`qn.sgd_overlaps`). The parameters differ from
 those of the book's chapter on purpose.
 """
+
 import math
 import warnings
 
@@ -48,7 +49,7 @@ def test_stationary_state_is_a_zero_of_the_full_rhs(p, ps, a, b, eta, sigma):
 @pytest.mark.parametrize("p,ps,a,b,eta,sigma", STATIONARY_CASES)
 def test_long_ode_integration_settles_at_the_stationary_loss(p, ps, a, b, eta, sigma):
     st = qn.stationary_loss(p, ps, a, b, eta=eta, noise=sigma)
-    Q0, M0, P = gaussian_overlaps(p, ps, 10**4, seed=7)          # a random start, through the plateau
+    Q0, M0, P = gaussian_overlaps(p, ps, 10**4, seed=7)  # a random start, through the plateau
     al = np.array([0.0, 6000.0, 8000.0])
     tr = qn.integrate_ode(Q0, M0, P, a, b, eta / a, al, noise=sigma)
     assert not tr.diverged
@@ -58,8 +59,9 @@ def test_long_ode_integration_settles_at_the_stationary_loss(p, ps, a, b, eta, s
     assert tr.loss[-1] == pytest.approx(st.loss, rel=1e-7, abs=1e-10)
     assert np.sort(np.linalg.eigvalsh(tr.Q[-1])) == pytest.approx(np.sort(np.diag(st.Q)), abs=1e-6)
     sv = np.linalg.svd(tr.M[-1], compute_uv=False)
-    assert sv == pytest.approx(np.sort(np.diag(st.M[:, :min(p, ps)]))[::-1].tolist() + [0.0] * (len(sv) - min(p, ps)),
-                               abs=1e-6)
+    assert sv == pytest.approx(
+        np.sort(np.diag(st.M[:, : min(p, ps)]))[::-1].tolist() + [0.0] * (len(sv) - min(p, ps)), abs=1e-6
+    )
 
 
 def test_excess_is_first_order_in_the_step():
@@ -95,9 +97,9 @@ def test_stationary_bad_input():
     with pytest.raises(ValueError, match="noise"):
         qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.05, noise=-0.1)
     with pytest.raises(ValueError, match="η_m"):
-        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.25, noise=1.0)      # η_m = 1/(2b(p*+2)) = 0.25
+        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.25, noise=1.0)  # η_m = 1/(2b(p*+2)) = 0.25
     with pytest.raises(ValueError, match="noise"):
-        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.1, noise=3.0)       # M would vanish
+        qn.stationary_loss(2, 2, 0.5, 0.5, eta=0.1, noise=3.0)  # M would vanish
     with pytest.raises(TypeError, match="lr"):
         qn.stationary_loss(2, 2, 0.5, 0.5, 0.2, 1.0, eta=0.1)
     with pytest.raises(TypeError, match="eta"):
@@ -127,14 +129,14 @@ def test_rates_match_the_fitted_growth_of_the_ode(learned):
     P = V @ np.diag([1.7, 1.0, 0.45]) @ V.T
     er = qn.escape_rates(p, ps, a, b, eta=eta, P=P, noise=sigma, learned=learned)
     dQ, dM = qn.ode_rhs(er.Q, er.M, P, a, b, eta / a, noise=sigma)
-    assert np.abs(dQ).max() < 1e-12 and np.abs(dM).max() < 1e-12          # a fixed point
+    assert np.abs(dQ).max() < 1e-12 and np.abs(dM).max() < 1e-12  # a fixed point
     # seed the unlearned directions in the unused units, tiny, and measure their growth
     seed = np.zeros((p, ps))
     seed[learned:, learned:] = 1e-9 * np.random.default_rng(3).standard_normal((p - learned, ps - learned))
     M0 = er.M + seed @ er.directions.T
     al = np.array([0.0, 10.0, 30.0])
     tr = qn.integrate_ode(er.Q, M0, P, a, b, eta / a, al, noise=sigma, rtol=1e-12, atol=1e-22)
-    cols = np.linalg.norm(((tr.M - er.M) @ er.directions)[:, learned:, :], axis=1)   # (T, p*)
+    cols = np.linalg.norm(((tr.M - er.M) @ er.directions)[:, learned:, :], axis=1)  # (T, p*)
     fitted = np.log(cols[2] / cols[1]) / 20
     assert fitted[learned:] == pytest.approx(er.rates[learned:], rel=1e-6, abs=1e-9)
     assert np.all(np.isnan(er.rates[:learned]))
@@ -167,7 +169,7 @@ def test_narrow_anisotropic_student_learns_the_top_directions():
     P = V @ np.diag(lam) @ V.T
     sc = qn.staircase(p, ps, a, b, eta=eta, P=P)
     Q0, M0, _ = gaussian_overlaps(p, ps, 10**5, seed=5)
-    M0 = M0 @ V @ np.diag(np.sqrt(lam)) @ V.T          # the same student against this teacher
+    M0 = M0 @ V @ np.diag(np.sqrt(lam)) @ V.T  # the same student against this teacher
     tr = qn.integrate_ode(Q0, M0, P, a, b, eta / a, np.array([0.0, 3000.0, 4000.0]))
     assert abs(tr.loss[-1] - tr.loss[-2]) < 1e-9
     assert tr.loss[-1] == pytest.approx(sc.final_loss, rel=1e-7)
@@ -188,7 +190,7 @@ def test_sequential_frame_is_where_the_ode_lands():
     O_end = qn.polar(tr.M[-1] @ np.linalg.inv(P))
     O_pred = qn.sequential_frame(M0, P)
     assert np.all(1 - qn.alignment(O_end, O_pred) < 1e-4)
-    assert np.all(1 - qn.alignment(O_end, M0) > 1e-3)      # the Procrustes frame is missed
+    assert np.all(1 - qn.alignment(O_end, M0) > 1e-3)  # the Procrustes frame is missed
 
 
 @pytest.mark.parametrize(
@@ -309,17 +311,17 @@ def test_orbit_noise_matches_one_step_increments_of_the_chain():
     lX, lY = rg._unused_left_vector(st)
     cC = np.concatenate([(lX * dQ[..., u, t] + lY * dM[..., u, t]).ravel() for u in (2, 3) for t in (0, 1)])
     for c, kappa, name in ((cA.ravel(), bl.kappa_rotation, "rotation"), (cC, bl.kappa_unused, "unused")):
-        est = N * c**2                      # per unit α: N steps of variance E[c²]
+        est = N * c**2  # per unit α: N steps of variance E[c²]
         se = est.std(ddof=1) / math.sqrt(est.size)
         # 4.5 standard errors: two-sided false-alarm rate 7e-6 (the cC samples of one step are
         # correlated across (u, t), so its se is somewhat optimistic; 4.5 leaves room for that)
         assert abs(est.mean() - kappa) < 4.5 * se, (name, est.mean(), kappa, se)
-        assert se < 0.03 * kappa            # the test has the power to see a 15 % error
+        assert se < 0.03 * kappa  # the test has the power to see a 15 % error
 
 
 def test_lifetime_limits_and_errors():
     assert qn.bias_lifetime(3, 2, 1 / 3, 0.5, eta=0.1, noise=0.0, N=100).tau == math.inf
-    assert qn.bias_lifetime(1, 1, 1.0, 1.0, eta=0.1, noise=1.0, N=100).tau == math.inf   # O(1) = {±1}
+    assert qn.bias_lifetime(1, 1, 1.0, 1.0, eta=0.1, noise=1.0, N=100).tau == math.inf  # O(1) = {±1}
     t1 = qn.bias_lifetime(3, 2, 1 / 3, 0.5, eta=0.05, noise=0.7, N=100).tau
     t2 = qn.bias_lifetime(3, 2, 1 / 3, 0.5, eta=0.05, noise=0.7, N=400).tau
     assert t2 == pytest.approx(4 * t1, rel=1e-12)
@@ -330,7 +332,7 @@ def test_lifetime_limits_and_errors():
     with pytest.raises(ValueError, match="noise"):
         qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=-1.0, N=10)
     with pytest.raises(TypeError):
-        qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=1.0)          # N is required
+        qn.bias_lifetime(2, 2, 0.5, 0.5, eta=0.05, noise=1.0)  # N is required
 
 
 def rotations_2d(theta):
@@ -385,8 +387,13 @@ def test_docstring_examples_run():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as hst  # noqa: E402
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 NAN, INF = float("nan"), float("inf")
 BAD_POSITIVE = [-1.5, 0.0, NAN, INF, "1.0", None, True]
 BAD_NONNEG = [-0.3, NAN, INF, "0", None, False]
@@ -426,7 +433,7 @@ def noisy_setting(draw, wide=None):
     rho = draw(hst.floats(0.01, 0.8))
     eta = rho / (2 * b * (ps + 2))
     eps_d = b * b * max(ps - p, 0) * (ps + 2) / (p + 2)
-    room = 2 * b * (1 - rho) / eta - 2 * eps_d      # σ² must stay below this (exact for p ≤ p*)
+    room = 2 * b * (1 - rho) / eta - 2 * eps_d  # σ² must stay below this (exact for p ≤ p*)
     if room <= 0:
         return p, ps, a, b, 0.5 * eta * room / (room - 1) if room < 0 else eta, 0.0
     return p, ps, a, b, eta, float(np.sqrt(draw(hst.floats(0.0, 0.5)) * room))
@@ -438,13 +445,23 @@ def test_fuzz_stationary_loss(setting, data):
     p, ps, a, b, eta, sigma = setting
     kwargs = dict(p=p, p_star=ps, a=a, b=b, eta=eta, noise=sigma)
     try_valid = dict(kwargs)
-    bad = corrupted(data, {"p": BAD_INT, "p_star": BAD_INT, "a": BAD_POSITIVE, "b": BAD_POSITIVE,
-                           "eta": BAD_POSITIVE, "noise": BAD_NONNEG, "lr": [1.0]})
+    bad = corrupted(
+        data,
+        {
+            "p": BAD_INT,
+            "p_star": BAD_INT,
+            "a": BAD_POSITIVE,
+            "b": BAD_POSITIVE,
+            "eta": BAD_POSITIVE,
+            "noise": BAD_NONNEG,
+            "lr": [1.0],
+        },
+    )
     if bad is not None and bad[0] == "lr":
-        bad = ("lr", 1.0)                       # both lr and eta: names both
+        bad = ("lr", 1.0)  # both lr and eta: names both
     try:
         st = check_call(qn.stationary_loss, try_valid, bad)
-    except ValueError as exc:                   # the documented "no stationary state" (narrow, strong noise)
+    except ValueError as exc:  # the documented "no stationary state" (narrow, strong noise)
         assert bad is None and "no stationary state" in str(exc), exc
         return
     if st is not None:
@@ -459,7 +476,7 @@ def test_fuzz_escape_rates_and_staircase(p, ps, data):
     lam = np.sort(data.draw(hst.lists(hst.floats(0.2, 2.0), min_size=ps, max_size=ps)))[::-1]
     V = rotation(ps, data.draw(hst.integers(0, 100)))
     P = V @ np.diag(lam) @ V.T
-    eta = data.draw(hst.floats(0.001, 0.05)) / (b * (lam.sum() + 1))      # well below the critical step
+    eta = data.draw(hst.floats(0.001, 0.05)) / (b * (lam.sum() + 1))  # well below the critical step
     sigma = data.draw(hst.floats(0.0, 1.0))
     learned = data.draw(hst.integers(0, min(p, ps) - 1))
     bad_P = [np.diag([1.0] * (ps - 1) + [-0.5]), np.eye(ps + 1), "eye", None, np.full((ps, ps), NAN)]
@@ -467,9 +484,19 @@ def test_fuzz_escape_rates_and_staircase(p, ps, data):
         asym = P.copy()
         asym[0, 1] += 0.5
         bad_P.append(asym)
-    bad = corrupted(data, {"p": BAD_INT, "p_star": BAD_INT, "a": BAD_POSITIVE, "b": BAD_POSITIVE,
-                           "eta": BAD_POSITIVE, "noise": BAD_NONNEG, "P": bad_P,
-                           "learned": [-1, min(p, ps), 1.5, "0"]})
+    bad = corrupted(
+        data,
+        {
+            "p": BAD_INT,
+            "p_star": BAD_INT,
+            "a": BAD_POSITIVE,
+            "b": BAD_POSITIVE,
+            "eta": BAD_POSITIVE,
+            "noise": BAD_NONNEG,
+            "P": bad_P,
+            "learned": [-1, min(p, ps), 1.5, "0"],
+        },
+    )
     kwargs = dict(p=p, p_star=ps, a=a, b=b, eta=eta, P=P, noise=sigma, learned=learned)
     er = check_call(qn.escape_rates, kwargs, bad)
     if er is not None:
@@ -488,12 +515,22 @@ def test_fuzz_escape_rates_and_staircase(p, ps, data):
 @given(noisy_setting(wide=True), hst.integers(1, 10**6), hst.data())
 def test_fuzz_bias_lifetime(setting, N, data):
     p, ps, a, b, eta, sigma = setting
-    bad = corrupted(data, {"p": BAD_INT, "p_star": BAD_INT, "a": BAD_POSITIVE, "b": BAD_POSITIVE,
-                           "eta": BAD_POSITIVE, "noise": BAD_NONNEG, "N": BAD_INT})
+    bad = corrupted(
+        data,
+        {
+            "p": BAD_INT,
+            "p_star": BAD_INT,
+            "a": BAD_POSITIVE,
+            "b": BAD_POSITIVE,
+            "eta": BAD_POSITIVE,
+            "noise": BAD_NONNEG,
+            "N": BAD_INT,
+        },
+    )
     kwargs = dict(p=p, p_star=ps, a=a, b=b, eta=eta, noise=sigma, N=N)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error")     # no overflow or other warning on any draw
+            warnings.simplefilter("error")  # no overflow or other warning on any draw
             bl = check_call(qn.bias_lifetime, kwargs, bad)
     except ValueError as exc:
         assert bad is None and "no stationary state" in str(exc), exc
@@ -501,7 +538,7 @@ def test_fuzz_bias_lifetime(setting, N, data):
     if bl is not None:
         assert_finite(bl.kappa_rotation, bl.kappa_unused)
         rate = 0.5 * ((ps - 1) * bl.kappa_rotation + (p - ps) * bl.kappa_unused)
-        assert bl.tau == (pytest.approx(1 / rate, rel=1e-12) if rate > 1e-300 else math.inf)   # inf: no diffusion
+        assert bl.tau == (pytest.approx(1 / rate, rel=1e-12) if rate > 1e-300 else math.inf)  # inf: no diffusion
         assert (rate == 0) if (sigma == 0 or p == ps == 1) else True
         assert math.isnan(bl.relaxation) if sigma == 0 else bl.relaxation >= 0
 
@@ -513,8 +550,13 @@ def test_fuzz_sequential_frame(ps, extra, seed, data):
     rng = np.random.default_rng(seed)
     M0 = rng.standard_normal((3, p, ps))
     P = rotation(ps, seed) @ np.diag(rng.uniform(0.2, 2.0, ps)) @ rotation(ps, seed).T
-    bad = corrupted(data, {"M0": [np.ones((1, p + 1, p + 2)), "M", None, M0 * NAN, np.ones(3)],
-                           "P": [np.diag([1.0] * (ps - 1) + [-1.0]), np.eye(ps + 1), "eye", None]})
+    bad = corrupted(
+        data,
+        {
+            "M0": [np.ones((1, p + 1, p + 2)), "M", None, M0 * NAN, np.ones(3)],
+            "P": [np.diag([1.0] * (ps - 1) + [-1.0]), np.eye(ps + 1), "eye", None],
+        },
+    )
     O = check_call(qn.sequential_frame, dict(M0=M0, P=P), bad)
     if O is not None:
         assert_finite(O)
@@ -528,10 +570,16 @@ def test_fuzz_alignment_decay(R, kappa, data):
     theta = np.cumsum(rng.normal(0, math.sqrt(kappa), (301, R)), axis=0)
     M = rotations_2d(theta)
     al = np.arange(301.0)
-    bad = corrupted(data, {"alpha": [np.r_[al[:-1], 400.0], al[:-1], "t", None],
-                           "M": [M[:, :1], M[..., 0], M * NAN, "M"],
-                           "start": [NAN, -1.0, "0", None, 290.0], "max_lag": BAD_POSITIVE + [1.0],
-                           "min_lag": [-1.0, NAN, "0", 40.0]})
+    bad = corrupted(
+        data,
+        {
+            "alpha": [np.r_[al[:-1], 400.0], al[:-1], "t", None],
+            "M": [M[:, :1], M[..., 0], M * NAN, "M"],
+            "start": [NAN, -1.0, "0", None, 290.0],
+            "max_lag": BAD_POSITIVE + [1.0],
+            "min_lag": [-1.0, NAN, "0", 40.0],
+        },
+    )
     fit = check_call(qn.alignment_decay, dict(alpha=al, M=M, start=10.0, max_lag=30.0, min_lag=2.0), bad)
     if fit is not None:
         assert_finite(fit.rates, fit.lags, fit.mean_alignment)

@@ -4,6 +4,7 @@ Statistical tests use fixed seeds, so they are deterministic; the false-alarm ra
 those the same test would have with fresh seeds. Two-sample comparisons are Bonferroni-corrected
 over the family of comparisons in a test (family-wise false-alarm rate FAMILY_ALPHA).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,8 +79,19 @@ def plateau_runs():
     alphas = np.round(np.arange(0, 16.0001, 0.1), 10)
     tw = qn.sgd_weights(W0, Ws, A, B, LR, alphas, seed=101)
     tc = qn.sgd_overlaps(Q0, M0, Pm, N, A, B, LR, alphas, seed=202)
-    return dict(R=R, N=N, W0=W0, Ws=Ws, Q0=Q0, M0=M0, P=Pm, alphas=alphas, tw=tw, tc=tc,
-                plateau=qn.plateau(P, PS, A, B, LR).loss)
+    return dict(
+        R=R,
+        N=N,
+        W0=W0,
+        Ws=Ws,
+        Q0=Q0,
+        M0=M0,
+        P=Pm,
+        alphas=alphas,
+        tw=tw,
+        tc=tc,
+        plateau=qn.plateau(P, PS, A, B, LR).loss,
+    )
 
 
 def test_weights_and_chain_same_law(plateau_runs):
@@ -157,10 +169,10 @@ def test_fused_kernel_equals_reference_on_same_numbers(track):
     C, Z, X2, XI, N, p, ps, noise = _predrawn_case(track=track)
     R = C.shape[0]
     C[3, :p, :p] *= 40.0  # replica 3 starts far out: it blows up
-    C[3, p + ps:, p + ps:] *= 40.0 if track else 1.0
+    C[3, p + ps :, p + ps :] *= 40.0 if track else 1.0
     if track:
-        C[3, :p, p + ps:] *= 40.0
-        C[3, p + ps:, :p] *= 40.0
+        C[3, :p, p + ps :] *= 40.0
+        C[3, p + ps :, :p] *= 40.0
     limit = 1e3 * np.maximum(np.trace(C[:, :p, :p], axis1=1, axis2=2), 2.0)
     limit[3] = 1e3 * 3 * p  # a bound it will cross
     out = []
@@ -169,8 +181,7 @@ def test_fused_kernel_equals_reference_on_same_numbers(track):
         active = np.ones(R, dtype=bool)
         div = np.full(R, -1, dtype=np.int64)
         if fn == "numpy":
-            sgdmod.chain_steps_numpy(Cw, Z, X2, XI, active, div, 0, p, ps, N, A, B, 0.9, noise, limit,
-                                     sgdmod._SD_TOL)
+            sgdmod.chain_steps_numpy(Cw, Z, X2, XI, active, div, 0, p, ps, N, A, B, 0.9, noise, limit, sgdmod._SD_TOL)
         else:
             ck.chain_predrawn(Cw, Z, X2, XI, active, div, 0, p, ps, N, A, B, 0.9, noise, limit, sgdmod._SD_TOL)
         out.append((Cw, active, div))
@@ -359,17 +370,27 @@ def test_bad_input_errors():
     def chain(**kw):
         args = dict(Q0=Q0, M0=M0, P=Pm, N=N, **ok)
         args.update(kw)
-        return qn.sgd_overlaps(args.pop("Q0"), args.pop("M0"), args.pop("P"), args.pop("N"), args.pop("a"),
-                               args.pop("b"), args.pop("lr"), args.pop("alphas"), **args)
+        return qn.sgd_overlaps(
+            args.pop("Q0"),
+            args.pop("M0"),
+            args.pop("P"),
+            args.pop("N"),
+            args.pop("a"),
+            args.pop("b"),
+            args.pop("lr"),
+            args.pop("alphas"),
+            **args,
+        )
 
     def weights(**kw):
         args = dict(W0=W0, W_star=Ws, **ok)
         args.update(kw)
-        return qn.sgd_weights(args.pop("W0"), args.pop("W_star"), args.pop("a"), args.pop("b"), args.pop("lr"),
-                              args.pop("alphas"), **args)
+        return qn.sgd_weights(
+            args.pop("W0"), args.pop("W_star"), args.pop("a"), args.pop("b"), args.pop("lr"), args.pop("alphas"), **args
+        )
 
     with pytest.raises(TypeError, match="N"):
-        chain(N=40.5)                     # integral floats (N=40.0, 1e4) are accepted
+        chain(N=40.5)  # integral floats (N=40.0, 1e4) are accepted
     with pytest.raises(ValueError, match="N must be ≥ 3"):
         chain(N=2)
     with pytest.raises(ValueError, match="N must be ≥ 5"):
@@ -431,8 +452,25 @@ def test_gpu_chain_equals_numpy_on_host_numbers():
         Cw = xp.asarray(C.copy())
         active = np.ones(R, dtype=bool)
         div = np.full(R, -1, dtype=np.int64)
-        sgdmod.chain_steps_numpy(Cw, xp.asarray(Z), xp.asarray(X2), xp.asarray(XI), active, div, 0, p, ps, N, A, B,
-                                 0.9, noise, xp.asarray(limit), sgdmod._SD_TOL, xp)
+        sgdmod.chain_steps_numpy(
+            Cw,
+            xp.asarray(Z),
+            xp.asarray(X2),
+            xp.asarray(XI),
+            active,
+            div,
+            0,
+            p,
+            ps,
+            N,
+            A,
+            B,
+            0.9,
+            noise,
+            xp.asarray(limit),
+            sgdmod._SD_TOL,
+            xp,
+        )
         res.append(qn.to_numpy(Cw))
     np.testing.assert_allclose(res[1], res[0], rtol=1e-9, atol=1e-12)
 
@@ -442,8 +480,9 @@ def test_gpu_simulators_same_law_as_numpy(plateau_runs):
     """CuPy runs of both simulators agree in law with the NumPy runs."""
     cp = _cupy()
     r = plateau_runs
-    tcg = qn.sgd_overlaps(cp.asarray(r["Q0"]), cp.asarray(r["M0"]), cp.asarray(r["P"]), r["N"], A, B, LR,
-                          r["alphas"], seed=5)
+    tcg = qn.sgd_overlaps(
+        cp.asarray(r["Q0"]), cp.asarray(r["M0"]), cp.asarray(r["P"]), r["N"], A, B, LR, r["alphas"], seed=5
+    )
     assert isinstance(tcg.Q, cp.ndarray) and tcg.method == "numpy"
     twg = qn.sgd_weights(cp.asarray(r["W0"]), cp.asarray(r["Ws"]), A, B, LR, r["alphas"], seed=6)
     assert isinstance(twg.W, cp.ndarray)
@@ -451,6 +490,7 @@ def test_gpu_simulators_same_law_as_numpy(plateau_runs):
         fails, _, _ = _compare_runs(tg, th, [2, 4, 6, 8, 12, 16], r["plateau"])
         assert not fails, fails
     # determinism on the device
-    again = qn.sgd_overlaps(cp.asarray(r["Q0"]), cp.asarray(r["M0"]), cp.asarray(r["P"]), r["N"], A, B, LR,
-                            r["alphas"], seed=5)
+    again = qn.sgd_overlaps(
+        cp.asarray(r["Q0"]), cp.asarray(r["M0"]), cp.asarray(r["P"]), r["N"], A, B, LR, r["alphas"], seed=5
+    )
     np.testing.assert_array_equal(qn.to_numpy(again.Q), qn.to_numpy(tcg.Q))

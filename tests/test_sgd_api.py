@@ -1,6 +1,7 @@
 """The simulators' API: η or γ, integral floats, N's range, the shared overlap tolerance, the rule
 for time (start at α = 0, outputs at ``alphas``), the numba fallback's warning, numpydoc
 docstrings that document every parameter. Each test reproduces a reported failure (issues 11, 12)."""
+
 from __future__ import annotations
 
 import inspect
@@ -114,7 +115,9 @@ def test_fallback_warns_once_with_its_measured_cost(monkeypatch):
     monkeypatch.setattr(sgdmod, "numba_available", lambda: False)
     monkeypatch.setattr(sgdmod, "_warned_fallback", False)
     _, _, (Q0, M0, Pm) = _setup()
-    with pytest.warns(RuntimeWarning, match=rf"fused numba kernel is not available.*about {sgdmod.FALLBACK_SLOWDOWN}x slower"):
+    with pytest.warns(
+        RuntimeWarning, match=rf"fused numba kernel is not available.*about {sgdmod.FALLBACK_SLOWDOWN}x slower"
+    ):
         tr = qn.sgd_overlaps(Q0, M0, Pm, 60, A, B, LR, [0, 0.1], seed=0)
     assert tr.method == "numpy"
     with warnings.catch_warnings():

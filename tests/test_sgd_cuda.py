@@ -21,6 +21,7 @@ replica streams and chunking do not change the numbers.
 ``test_kernels_compile_for_real_gpus`` compiles every kernel to PTX for sm_75 (T4, Colab) and sm_90
 (H100/H200) with NVVM and assembles it with ptxas, where the CUDA toolchain is installed.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ def _gpu_here() -> bool:
 
 ON_GPU = _gpu_here()
 RUN_HERE = IN_SIM or ON_GPU
-here = pytest.mark.skipif(not RUN_HERE, reason="runs in the simulator subprocess (test_kernels_in_simulator) or on a GPU")
+here = pytest.mark.skipif(
+    not RUN_HERE, reason="runs in the simulator subprocess (test_kernels_in_simulator) or on a GPU"
+)
 EXACT = IN_SIM  # bit-identical numbers under the simulator; 1e-9 on a GPU (fused multiply-adds)
 
 
@@ -95,8 +98,19 @@ def test_kernels_in_simulator():
         pytest.skip("numba is not installed")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONHASHSEED="0")
     env.pop("QUADNET_BACKEND", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-k",
-           "not in_simulator and not compile", str(Path(__file__))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-k",
+        "not in_simulator and not compile",
+        str(Path(__file__)),
+    ]
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     tail = (res.stdout + res.stderr)[-4000:]
     assert res.returncode == 0, tail
@@ -139,9 +153,14 @@ def test_philox_known_answers():
     """Philox4x32-10 reproduces the known-answer vectors of the Random123 distribution (kat_vectors)."""
     ctr = np.array([[0, 0, 0, 0], [0xFFFFFFFF] * 4, [0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344]], dtype=np.uint64)
     key = np.array([[0, 0], [0xFFFFFFFF] * 2, [0xA4093822, 0x299F31D0]], dtype=np.uint64)
-    want = np.array([[0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8],
-                     [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD],
-                     [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]], dtype=np.uint64)
+    want = np.array(
+        [
+            [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8],
+            [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD],
+            [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1],
+        ],
+        dtype=np.uint64,
+    )
     from quadnet.sgd._plan import philox4x32
 
     philox_k, _, _ = _draw_kernels()
@@ -325,11 +344,24 @@ def test_chain_kernel_same_law_as_cpu():
     W0, Ws, (Q0, M0, Pm) = _overlaps(1, N, seed=2)
     Q0, M0 = np.repeat(Q0, R, 0), np.repeat(M0, R, 0)
     tg = _chain(Q0, M0, Pm, N, [2.0], seed=10, noise=0.2)
-    tc = qn.sgd_overlaps(Q0[:1].repeat(2000, 0), M0[:1].repeat(2000, 0), Pm, N, A, B, LR, [2.0], seed=11,
-                         noise=0.2, method="numba" if qn.numba_available() else "numpy")
+    tc = qn.sgd_overlaps(
+        Q0[:1].repeat(2000, 0),
+        M0[:1].repeat(2000, 0),
+        Pm,
+        N,
+        A,
+        B,
+        LR,
+        [2.0],
+        seed=11,
+        noise=0.2,
+        method="numba" if qn.numba_available() else "numpy",
+    )
     level = FAMILY_ALPHA / 4
-    for x, y in ((tg.loss[-1], tc.loss[-1]), (np.trace(tg.Q[-1], axis1=-2, axis2=-1),
-                                              np.trace(tc.Q[-1], axis1=-2, axis2=-1))):
+    for x, y in (
+        (tg.loss[-1], tc.loss[-1]),
+        (np.trace(tg.Q[-1], axis1=-2, axis2=-1), np.trace(tc.Q[-1], axis1=-2, axis2=-1)),
+    ):
         assert stats.ttest_ind(x, y, equal_var=False).pvalue > level
         assert stats.ks_2samp(x, y).pvalue > level
 
@@ -360,7 +392,7 @@ def _emulate_weights(W, Ws, X, XI, trQ, limit, a, b, lr, noise, threads):
                             red[tid, p + ps] += xd * xd
             s = threads // 2
             while s > 0:
-                red[:s] += red[s:2 * s]
+                red[:s] += red[s : 2 * s]
                 s //= 2
             tot = red[0]
             yt = 0.0
@@ -422,8 +454,16 @@ def test_weights_kernel_streams_divergence_and_law():
     family-wise FAMILY_ALPHA)."""
     N = 8
     W0, Ws, _ = _overlaps(3, N, seed=5, scale=(1, 6.0))
-    run = lambda W, seed, alphas=(0.5, 1.0): qn.sgd_weights(dev(W), dev(Ws), A, B, LR, list(alphas), seed=seed,  # noqa: E731
-                                                            method="cuda").to_numpy()
+    run = lambda W, seed, alphas=(0.5, 1.0): qn.sgd_weights(
+        dev(W),
+        dev(Ws),
+        A,
+        B,
+        LR,
+        list(alphas),
+        seed=seed,  # noqa: E731
+        method="cuda",
+    ).to_numpy()
     t3 = run(W0, 1)
     assert t3.method == "weights:cuda"
     np.testing.assert_array_equal(t3.diverged, [False, True, False])
@@ -446,7 +486,7 @@ def test_weights_kernel_streams_divergence_and_law():
 
 # --------------------------------------------------------------------------- real targets
 
-_COMPILE = textwrap.dedent('''
+_COMPILE = textwrap.dedent("""
     import json, sys, types
     cc = tuple(int(x) for x in sys.argv[1].split("."))
     try:
@@ -463,7 +503,8 @@ _COMPILE = textwrap.dedent('''
                float64, float64, A1, float64)
     pre_sig = (A3, A3, A2, A2, uint8[::1], int64[::1], int64, int64, int64, int64, float64, float64, float64,
                float64, A1, float64)
-    jobs = [("chain_rng_d6", _chain_cuda.kernels(6)[0], rng_sig), ("chain_rng_d10", _chain_cuda.kernels(10)[0], rng_sig),
+    jobs = [("chain_rng_d6", _chain_cuda.kernels(6)[0], rng_sig),
+            ("chain_rng_d10", _chain_cuda.kernels(10)[0], rng_sig),
             ("chain_predrawn_d6", _chain_cuda.kernels(6)[1], pre_sig)]
     for single, T in ((False, float64), (True, float32)):
         for shared in (True, False):
@@ -484,7 +525,7 @@ _COMPILE = textwrap.dedent('''
         open(path, "w").write(ptx)
         out[name] = path
     print("PTX", json.dumps(out))
-''')
+""")
 
 
 @pytest.mark.parametrize("cc", ["7.5", "9.0"])
@@ -499,8 +540,14 @@ def test_kernels_compile_for_real_gpus(cc, tmp_path):
     toolkit = Path(ptxas).resolve().parents[1]
     if "CUDA_HOME" not in env and (toolkit / "nvvm").is_dir():
         env["CUDA_HOME"] = str(toolkit)
-    res = subprocess.run([sys.executable, "-c", _COMPILE, cc, str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=900)
+    res = subprocess.run(
+        [sys.executable, "-c", _COMPILE, cc, str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if res.returncode == 3:
         pytest.skip(res.stdout.strip()[-200:])
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
@@ -509,8 +556,9 @@ def test_kernels_compile_for_real_gpus(cc, tmp_path):
     for name, path in paths.items():
         arch = "sm_" + cc.replace(".", "")
         assert f".target {arch}" in Path(path).read_text()
-        asm = subprocess.run([ptxas, f"-arch={arch}", "-v", path, "-o", path + ".cubin"], capture_output=True, text=True,
-                             timeout=600)
+        asm = subprocess.run(
+            [ptxas, f"-arch={arch}", "-v", path, "-o", path + ".cubin"], capture_output=True, text=True, timeout=600
+        )
         assert asm.returncode == 0, asm.stderr[-2000:]
         assert Path(path + ".cubin").stat().st_size > 0
         regs = [ln for ln in asm.stderr.splitlines() if "registers" in ln]

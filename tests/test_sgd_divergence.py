@@ -1,5 +1,6 @@
 """The shared divergence tracker (quadnet._divergence.Divergence), used by the simulators' engines
 and meant for the ODE integrator too."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -2,6 +2,7 @@
 two copies of the weights (three with track_init), float32 input silently upcast, a bare
 MemoryError at sizes that could be refused up front. Peaks are measured with tracemalloc, which
 NumPy reports its array allocations to; sizes stay small (a few MB)."""
+
 from __future__ import annotations
 
 import tracemalloc
@@ -78,8 +79,9 @@ def test_refused_up_front_with_the_number_and_the_options_that_fit():
     """A budget below the peak is refused before anything is allocated (it was a bare MemoryError
     mid-run), naming the estimate and the options; each option it names does fit and runs."""
     W0, Ws = _weights()
-    need = _memory.WeightsLayout(R, P, 1, N, 2, 8, copy_weights=True, copy_init=False, teacher_rows=0,
-                                 track_init=False).peak()
+    need = _memory.WeightsLayout(
+        R, P, 1, N, 2, 8, copy_weights=True, copy_init=False, teacher_rows=0, track_init=False
+    ).peak()
     cap = need - WBYTES // 2  # below the peak; float32, overwrite (one copy less) and fewer replicas fit
     with pytest.raises(qn.MemoryBudgetError) as err:
         _peak(lambda: qn.sgd_weights(W0, Ws, A, B, LR, [0.0, 16 / N], seed=0, max_memory=cap))
@@ -89,7 +91,9 @@ def test_refused_up_front_with_the_number_and_the_options_that_fit():
     assert "dtype=np.float32" in msg and "overwrite=True" in msg and "replicas per call" in msg
     for kw in (dict(dtype=np.float32), dict(overwrite=True)):
         W = W0.copy()
-        tr, peak = _peak(lambda: qn.sgd_weights(W, Ws, A, B, LR, [0.0, 16 / N], seed=0, max_memory=cap, **kw))
+        tr, peak = _peak(
+            lambda W=W, kw=kw: qn.sgd_weights(W, Ws, A, B, LR, [0.0, 16 / N], seed=0, max_memory=cap, **kw)
+        )
         assert peak <= cap
     fit = int(msg.split("at most ")[1].split(" replicas")[0])
     qn.sgd_weights(W0[:fit], Ws, A, B, LR, [0.0, 16 / N], seed=0, max_memory=cap)

@@ -1,5 +1,6 @@
 """Exact initial overlaps without weights (quadnet.starts) against overlaps of drawn weights, and the
 weighted line fit against an independent least-squares solve."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -25,7 +26,9 @@ def test_gaussian_overlaps_have_the_law_of_weight_overlaps(p, ps, q0):
     Qw, Mw, Pw = weight_overlaps(p, ps, N, R, q0, seed=6)
     assert Q0.shape == (R, p, p) and M0.shape == (R, p, ps) and np.array_equal(P, np.eye(ps))
     iu = np.triu_indices(p)
-    pairs = [(Q0[:, i, j], Qw[:, i, j]) for i, j in zip(*iu)] + [(M0[:, i, k], Mw[:, i, k]) for i in range(p) for k in range(ps)]
+    pairs = [(Q0[:, i, j], Qw[:, i, j]) for i, j in zip(*iu)] + [
+        (M0[:, i, k], Mw[:, i, k]) for i in range(p) for k in range(ps)
+    ]
     pvals = [stats.ks_2samp(x, y).pvalue for x, y in pairs]
     assert min(pvals) > 1e-3 / len(pairs), min(pvals)
     # and the joint structure: the smallest eigenvalue of the Gram matrix (a nonlinear function of all entries)
@@ -87,3 +90,19 @@ def test_line_fit_rejects_bad_input():
         qn.line_fit([0, 1], [0, 1])
     with pytest.raises(ValueError, match="distinct"):
         qn.line_fit([1, 1, 1], [0, 1, 2])
+
+
+def test_equal_seeds_for_teacher_and_student_do_not_correlate_them():
+    """Issue 11, item 2: teacher(1, N, seed=s) and init_student(p, N, seed=s) drew the same numbers,
+    so the first student row was parallel to the teacher (M00 ≈ 0.98). With a stream per role,
+    √N M(0) is standard normal again: over 400 seeds its mean square is 1 within 4 s.e."""
+    N = 500
+    m00 = [
+        qn.overlaps_from_weights(qn.init_student(2, N, seed=s), qn.teacher(1, N, seed=s))[1][0, 0] for s in range(400)
+    ]
+    z2 = N * np.asarray(m00) ** 2
+    assert abs(z2.mean() - 1) < 4 * z2.std(ddof=1) / np.sqrt(z2.size)
+    assert np.max(np.abs(m00)) < 0.3  # nothing near the old 0.98
+    # and the chain's noise is a third stream: same seed, different numbers than the start
+    a, b = qn.gaussian_overlaps(2, 1, N, 1, seed=3), qn.make_rng(3, "numpy", role="chain").standard_normal(3)
+    assert not np.allclose(a[1].ravel()[:2] * np.sqrt(N), b[:2])

@@ -1,10 +1,10 @@
 """The CriticalStepWarning says the truth about the stable range (issue 11, item 3): it fires where
 the run is expected to diverge — above γ_c, outside the plateau's basin, above the post-escape
 step — for an exactly or nearly orthonormal teacher, and stays silent where the run converges."""
+
 import warnings
 
 import numpy as np
-import pytest
 
 import quadnet as qn
 
@@ -24,7 +24,7 @@ def small_start(p, ps, q0=1.0, seed=0):
 def test_nearly_orthonormal_teacher_far_above_critical_warns():
     """The issue's case: P ≈ I from a finite-N teacher (not exactly I) at 3 γ_c was silent."""
     p, ps, a, b = 4, 2, 0.25, 0.5
-    Ws = np.random.default_rng(1).standard_normal((ps, 20_000))       # Gaussian rows: P = I + O(N^{-1/2})
+    Ws = np.random.default_rng(1).standard_normal((ps, 20_000))  # Gaussian rows: P = I + O(N^{-1/2})
     P = Ws @ Ws.T / 20_000
     assert 0 < np.abs(P - np.eye(ps)).max() < 0.05
     Q0, M0 = small_start(p, ps)
@@ -58,7 +58,7 @@ def test_start_outside_the_basin_warns_below_critical():
     p, ps, a, b, lr = 4, 2, 0.25, 0.5, 0.5
     for q0, expect in ((10.0, True), (3.0, False)):
         Q0, M0 = small_start(p, ps, q0)
-        rec = warns(lambda: qn.integrate_ode(Q0, M0, np.eye(ps), a, b, lr, [0, 1.0]))
+        rec = warns(lambda Q0=Q0, M0=M0: qn.integrate_ode(Q0, M0, np.eye(ps), a, b, lr, [0, 1.0]))
         assert bool(rec) is expect, q0
         if expect:
             assert "basin" in str(rec[0].message)

@@ -1,4 +1,5 @@
 """Summaries of overlap states, each checked against the same quantity computed from weights."""
+
 import numpy as np
 import pytest
 
@@ -34,7 +35,7 @@ def test_scaled_overlap_from_weights_and_its_random_value(rng):
 
 def test_teacher_fraction_is_the_projected_norm(weights, rng):
     W, W_star, (Q, M, P) = weights
-    basis = np.linalg.qr(W_star.T)[0]                                 # (N, p*) orthonormal
+    basis = np.linalg.qr(W_star.T)[0]  # (N, p*) orthonormal
     projected = np.sum((W @ basis) ** 2, axis=(-2, -1)) / np.sum(W**2, axis=(-2, -1))
     np.testing.assert_allclose(teacher_fraction(Q, M), projected, rtol=1e-12)
     # an anisotropic teacher: tr(M P⁻¹ Mᵀ) is still the projection on its row space
@@ -48,13 +49,14 @@ def test_distance_to_solution_from_weights(weights, rng):
     W, W_star, (Q, M, _) = weights
     a, b = 0.25, 0.5
     N = W.shape[-1]
-    for O in (rng.standard_normal((3, 2)), qn.polar(M)):               # any frame, and the Procrustes one
+    for O in (rng.standard_normal((3, 2)), qn.polar(M)):  # any frame, and the Procrustes one
         target = np.sqrt(b / a) * O @ W_star
         want = np.sum((W - target) ** 2, axis=(-2, -1)) / N
         np.testing.assert_allclose(distance_to_solution(Q, M, O, a, b), want, rtol=1e-10)
     # with O = polar(M) it is the minimal distance to the manifold
-    np.testing.assert_allclose(distance_to_solution(Q, M, qn.polar(M), a, b),
-                               qn.distance_to_manifold_min(Q, M, a, b), rtol=1e-12)
+    np.testing.assert_allclose(
+        distance_to_solution(Q, M, qn.polar(M), a, b), qn.distance_to_manifold_min(Q, M, a, b), rtol=1e-12
+    )
 
 
 def test_polar_deviation(rng):
@@ -68,18 +70,21 @@ def test_polar_deviation(rng):
     np.testing.assert_allclose(want, np.sqrt(2 * 2 * (1 - qn.alignment(M, M0))), rtol=1e-6)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: norm_per_unit(np.ones((2, 3))), "Q"),
-    (lambda: scaled_overlap(np.ones((3, 1)), 0), "N"),
-    (lambda: scaled_overlap(np.ones(3), 10), "M"),
-    (lambda: teacher_fraction(np.eye(2), np.ones((3, 1))), "M"),
-    (lambda: teacher_fraction(np.zeros((2, 2)), np.zeros((2, 1))), "tr Q"),
-    (lambda: teacher_fraction(np.eye(2), np.ones((2, 1)), np.eye(2)), "P"),
-    (lambda: distance_to_solution(np.eye(2), np.ones((2, 1)), np.ones((2, 2)), 1, 1), "O"),
-    (lambda: distance_to_solution(np.eye(2), np.ones((2, 1)), np.ones((2, 1)), -1, 1), "a"),
-    (lambda: polar_deviation(np.ones((3, 2)), np.ones((3, 1))), "M0"),
-    (lambda: norm_per_unit(np.full((2, 2), np.nan)), "Q"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: norm_per_unit(np.ones((2, 3))), "Q"),
+        (lambda: scaled_overlap(np.ones((3, 1)), 0), "N"),
+        (lambda: scaled_overlap(np.ones(3), 10), "M"),
+        (lambda: teacher_fraction(np.eye(2), np.ones((3, 1))), "M"),
+        (lambda: teacher_fraction(np.zeros((2, 2)), np.zeros((2, 1))), "tr Q"),
+        (lambda: teacher_fraction(np.eye(2), np.ones((2, 1)), np.eye(2)), "P"),
+        (lambda: distance_to_solution(np.eye(2), np.ones((2, 1)), np.ones((2, 2)), 1, 1), "O"),
+        (lambda: distance_to_solution(np.eye(2), np.ones((2, 1)), np.ones((2, 1)), -1, 1), "a"),
+        (lambda: polar_deviation(np.ones((3, 2)), np.ones((3, 1))), "M0"),
+        (lambda: norm_per_unit(np.full((2, 2), np.nan)), "Q"),
+    ],
+)
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()

@@ -5,6 +5,7 @@ that raises, an interrupt. Calls are counted with marker files written by the wo
 Fault injections are tallied in FAULTS; with QUADNET_FUZZ_REPORT=<file> each module appends its
 tallies there as one JSON line (tests/test_fuzz.py does the same for its inputs).
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,8 +22,8 @@ import numpy as np
 import pytest
 
 import quadnet as qn
-from quadnet.sweep import Cache, SweepError
 from conftest import report_counts
+from quadnet.sweep import Cache, SweepError
 
 FAULTS: Counter = Counter()
 
@@ -107,29 +108,44 @@ versioned.cache_version = "7"
 
 def test_grid_order_product_and_lists():
     pts = qn.grid_points({"N": [1, 2], "seed": range(2), "p": 4})
-    assert pts == [{"N": 1, "seed": 0, "p": 4}, {"N": 1, "seed": 1, "p": 4},
-                   {"N": 2, "seed": 0, "p": 4}, {"N": 2, "seed": 1, "p": 4}]
+    assert pts == [
+        {"N": 1, "seed": 0, "p": 4},
+        {"N": 1, "seed": 1, "p": 4},
+        {"N": 2, "seed": 0, "p": 4},
+        {"N": 2, "seed": 1, "p": 4},
+    ]
     assert qn.grid_points({"a": np.array([0.5, 1.0]), "s": "x"}) == [{"a": 0.5, "s": "x"}, {"a": 1.0, "s": "x"}]
     assert qn.grid_points([{"a": 1}, {"b": 2}]) == [{"a": 1}, {"b": 2}]
     assert qn.grid_points({}) == [] and qn.grid_points([]) == []
     assert qn.grid_points({"a": []}) == []
 
 
-@pytest.mark.parametrize("grid,exc", [
-    ("abc", TypeError), (5, TypeError), ([1, 2], TypeError), ([{1: 2}], TypeError),
-    ({"not a name": [1]}, TypeError), ({3: [1]}, TypeError), ({"a": np.zeros((2, 2))}, ValueError),
-])
+@pytest.mark.parametrize(
+    "grid,exc",
+    [
+        ("abc", TypeError),
+        (5, TypeError),
+        ([1, 2], TypeError),
+        ([{1: 2}], TypeError),
+        ({"not a name": [1]}, TypeError),
+        ({3: [1]}, TypeError),
+        ({"a": np.zeros((2, 2))}, ValueError),
+    ],
+)
 def test_bad_grids(grid, exc):
     with pytest.raises(exc, match="grid"):
         qn.grid_points(grid)
 
 
-@pytest.mark.parametrize("kwargs,exc,name", [
-    (dict(executor="pool"), TypeError, "executor"),
-    (dict(retries=-1), ValueError, "retries"),
-    (dict(retries=1.5), TypeError, "retries"),
-    (dict(cache=3), TypeError, "cache"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,name",
+    [
+        (dict(executor="pool"), TypeError, "executor"),
+        (dict(retries=-1), ValueError, "retries"),
+        (dict(retries=1.5), TypeError, "retries"),
+        (dict(cache=3), TypeError, "cache"),
+    ],
+)
 def test_bad_arguments(tmp_path, kwargs, exc, name):
     with pytest.raises(exc, match=name):
         qn.sweep(square, {"x": [1], "marks": str(tmp_path)}, progress=False, **kwargs)
@@ -187,9 +203,9 @@ def test_default_cache_location_and_env(tmp_path, monkeypatch):
 def test_cache_key_depends_on_params_version_and_code(tmp_path, monkeypatch):
     c = Cache(tmp_path)
     k = c.key(square, {"x": 3, "marks": "m"})
-    assert k == c.key(square, {"marks": "m", "x": 3})                 # order of keywords is irrelevant
+    assert k == c.key(square, {"marks": "m", "x": 3})  # order of keywords is irrelevant
     assert k == c.key(square, {"x": np.int64(3), "marks": np.str_("m")})  # NumPy scalars are numbers
-    assert k != c.key(square, {"x": 3.0, "marks": "m"})               # 3 and 3.0 may differ
+    assert k != c.key(square, {"x": 3.0, "marks": "m"})  # 3 and 3.0 may differ
     assert k != c.key(square, {"x": 4, "marks": "m"})
     assert k != c.key(killer, {"x": 3, "marks": "m"})
     a = np.arange(6.0).reshape(2, 3)
@@ -220,14 +236,15 @@ def test_threads_partial_and_unpicklable_result(tmp_path):
         r = qn.sweep(f, {"x": range(4)}, executor=ex, cache=tmp_path / "c", progress=False)
         assert [d["sq"] for d in r] == [0, 3, 12, 27]
         with pytest.warns(RuntimeWarning, match="not cached"):
-            out = qn.sweep(lambda x: (lambda: x), {"x": [1, 2]}, executor=ex, cache=tmp_path / "c", progress=False)
+            out = qn.sweep(lambda x: lambda: x, {"x": [1, 2]}, executor=ex, cache=tmp_path / "c", progress=False)
     assert [g() for g in out] == [1, 2]
 
 
 def test_progress_bar(tmp_path, capsys):
     with ThreadPoolExecutor(1) as ex:
-        qn.sweep(slow_square, {"x": [1, 2], "marks": str(tmp_path), "sleep": 0.0}, executor=ex, cache=False,
-                 progress=True)
+        qn.sweep(
+            slow_square, {"x": [1, 2], "marks": str(tmp_path), "sleep": 0.0}, executor=ex, cache=False, progress=True
+        )
     assert "2/2" in capsys.readouterr().err
 
 
@@ -243,7 +260,7 @@ def test_worker_killed_mid_sweep_is_retried(tmp_path):
     assert list(r) == [x * x for x in range(8)]
     assert r.stats.retried >= 1 and r.stats.lost == 0 and r.stats.computed == 8
     n = calls(marks)
-    assert n["3"] == 2                                  # killed once, then retried
+    assert n["3"] == 2  # killed once, then retried
     assert set(n) == {str(x) for x in range(8)}
     assert len(list((tmp_path / "c").rglob("*.pkl"))) == 8
 
@@ -267,7 +284,7 @@ def test_worker_that_always_dies_exhausts_retries(tmp_path):
         qn.sweep(always_killed, grid, cache=tmp_path / "c", retries=1, progress=False)
     FAULTS["worker_killed"] += 2
     assert info.value.index == 2 and info.value.point["x"] == 2
-    assert calls(marks)["2"] == 2                       # first attempt + one retry
+    assert calls(marks)["2"] == 2  # first attempt + one retry
     # the other points finished and were kept
     cache = Cache(tmp_path / "c")
     keys = cache._keys(always_killed, qn.grid_points(grid))
@@ -344,7 +361,8 @@ def test_function_error_keeps_finished_points_and_rerun_completes(tmp_path):
     assert r.stats.cached == len(kept) and r.stats.computed == 10 - len(kept)
     total = calls(marks)
     assert {x: total[x] - first_calls.get(x, 0) for x in total if total[x] > first_calls.get(x, 0)} == {
-        str(i): 1 for i in range(10) if i not in kept}
+        str(i): 1 for i in range(10) if i not in kept
+    }
 
 
 class InterruptingCache(Cache):
@@ -387,21 +405,34 @@ def test_local_dask_cluster(tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     grid = {"x": list(range(8)), "marks": str(marks), "kill_at": 5, "sleep": 0.05}
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         ex = client.get_executor()
         r = qn.sweep(killer, grid, executor=ex, cache=tmp_path / "c", progress=False)
         FAULTS["worker_killed"] += 1
         assert list(r) == [x * x for x in range(8)] and r.stats.lost == 0
-        assert calls(marks)["5"] == 2                  # the killed point ran again (Dask rescheduled it)
+        assert calls(marks)["5"] == 2  # the killed point ran again (Dask rescheduled it)
         again = qn.sweep(killer, grid, executor=ex, cache=tmp_path / "c", progress=False)
         assert again.stats.cached == 8 and list(again) == list(r)
         # a function error comes back as a SweepError through Dask too
         Path(marks, "fail").touch()
         with pytest.raises(SweepError, match="injected failure"):
-            qn.sweep(fails_while_flagged, {"x": [0, 1], "marks": str(marks), "fail_at": 1}, executor=ex,
-                     cache=False, progress=False)
+            qn.sweep(
+                fails_while_flagged,
+                {"x": [0, 1], "marks": str(marks), "fail_at": 1},
+                executor=ex,
+                cache=False,
+                progress=False,
+            )
         FAULTS["function_raised"] += 1
 
 

@@ -6,6 +6,7 @@ the sweep's own process. Each names the grid point, keeps what finished, and a r
 Calls are counted with marker files written by the workers (as in test_sweep.py); calls that
 could hang run under a bound (a daemon thread), so a regression fails instead of stalling CI.
 """
+
 from __future__ import annotations
 
 import logging
@@ -119,9 +120,17 @@ def test_dask_unpicklable_result_unsendable_point_and_interrupt(tmp_path):
     distributed = pytest.importorskip("distributed")
     marks = tmp_path / "marks"
     marks.mkdir()
-    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         ex = client.get_executor()
         grid = {"x": [0, 1, 2], "marks": str(marks), "bad": 1}
         box = within_bound(qn.sweep, function=lock_at, grid=grid, executor=ex, cache=tmp_path / "c", progress=False)
@@ -131,15 +140,27 @@ def test_dask_unpicklable_result_unsendable_point_and_interrupt(tmp_path):
         assert err.saved == len(cache_hits(Cache(tmp_path / "c"), lock_at, grid))
 
         # a parameter Dask cannot serialize: named, instead of Dask's opaque task-graph error
-        box = within_bound(qn.sweep, function=identity, grid=[{"x": 0, "extra": threading.Lock()}], executor=ex,
-                           cache=False, progress=False)
+        box = within_bound(
+            qn.sweep,
+            function=identity,
+            grid=[{"x": 0, "extra": threading.Lock()}],
+            executor=ex,
+            cache=False,
+            progress=False,
+        )
         err = box.get("error")
         assert isinstance(err, SweepError), box
         assert err.index == 0 and "could not be sent" in str(err) and "parameter 'extra'" in str(err)
 
         Path(marks, "stop").touch()
-        box = within_bound(qn.sweep, function=interrupted_while_flagged, executor=ex, cache=False, progress=False,
-                           grid={"x": [0, 1, 2], "marks": str(marks), "stop_at": 2})
+        box = within_bound(
+            qn.sweep,
+            function=interrupted_while_flagged,
+            executor=ex,
+            cache=False,
+            progress=False,
+            grid={"x": [0, 1, 2], "marks": str(marks), "stop_at": 2},
+        )
         stop = box.get("error")
         assert isinstance(stop, SweepInterrupted), box
         assert stop.index == 2 and "grid point 2" in str(stop)

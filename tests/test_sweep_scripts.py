@@ -7,6 +7,7 @@ with one message, before any worker starts.
 The detection is tested in this process on scripts compiled from files (their top-level code
 runs as the main module would); real scripts run in subprocesses.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -51,16 +52,19 @@ def probe(out: list) -> None:
     out.append(ex._unguarded_main_line())
 
 
-@pytest.mark.parametrize("source,line", [
-    ("probe(out)\n", 1),
-    ('if __name__ == "__main__":\n    probe(out)\n', None),
-    ('if "__main__" == __name__:\n    probe(out)\n', None),
-    ("def main():\n    probe(out)\n\n\nmain()\n", 5),
-    ('def main():\n    probe(out)\n\n\nif __name__ == "__main__":\n    main()\n', None),
-    ("for _ in range(1):\n    probe(out)\n", 2),
-    ("import sys\nif len(sys.argv) >= 0:\n    probe(out)\n", 3),       # a test that is not of __name__
-    ('if __name__ == "__main__":\n    pass\nprobe(out)\n', 3),         # the guard is elsewhere
-])
+@pytest.mark.parametrize(
+    "source,line",
+    [
+        ("probe(out)\n", 1),
+        ('if __name__ == "__main__":\n    probe(out)\n', None),
+        ('if "__main__" == __name__:\n    probe(out)\n', None),
+        ("def main():\n    probe(out)\n\n\nmain()\n", 5),
+        ('def main():\n    probe(out)\n\n\nif __name__ == "__main__":\n    main()\n', None),
+        ("for _ in range(1):\n    probe(out)\n", 2),
+        ("import sys\nif len(sys.argv) >= 0:\n    probe(out)\n", 3),  # a test that is not of __name__
+        ('if __name__ == "__main__":\n    pass\nprobe(out)\n', 3),  # the guard is elsewhere
+    ],
+)
 def test_the_unguarded_line_of_the_main_script(tmp_path, monkeypatch, source, line):
     out: list = []
     run_as_main(tmp_path, monkeypatch, source, probe=probe, out=out)
@@ -89,13 +93,14 @@ def test_start_methods():
 def test_sweep_from_an_unguarded_script_is_refused_before_any_worker_starts(tmp_path, monkeypatch):
     grid = {"x": [1, 2]}
     source = "out = qn.sweep(square, grid, executor=executor, cache=cache, progress=False)\n"
-    with pytest.raises(RuntimeError, match=r'study.py, line 1, starts worker processes') as info:
+    with pytest.raises(RuntimeError, match=r"study.py, line 1, starts worker processes") as info:
         run_as_main(tmp_path, monkeypatch, source, square=square, grid=grid, executor=None, cache=tmp_path / "c")
     assert 'if __name__ == "__main__":' in str(info.value) and "ThreadPoolExecutor" in str(info.value)
     # threads re-import nothing, nor do forked workers: no false alarm
     with ThreadPoolExecutor(2) as threads:
-        ns = run_as_main(tmp_path, monkeypatch, source, square=square, grid=grid, executor=threads,
-                         cache=tmp_path / "c")
+        ns = run_as_main(
+            tmp_path, monkeypatch, source, square=square, grid=grid, executor=threads, cache=tmp_path / "c"
+        )
     assert list(ns["out"]) == [1, 4]
     # with every point in the cache no worker is started, and nothing is refused
     ns = run_as_main(tmp_path, monkeypatch, source, square=square, grid=grid, executor=None, cache=tmp_path / "c")
@@ -114,7 +119,7 @@ def test_a_worker_importing_the_script_exits_quietly(monkeypatch, capsys):
     exits = []
     monkeypatch.setattr(mp.current_process(), "_inheriting", True, raising=False)
     monkeypatch.setattr(ex.os, "_exit", exits.append)
-    ex.leave_if_importing_main("fork", "quadnet.sweep")   # forked workers import nothing
+    ex.leave_if_importing_main("fork", "quadnet.sweep")  # forked workers import nothing
     assert exits == []
     ex.leave_if_importing_main("spawn", "quadnet.sweep")
     assert exits == [ex._GUARD_EXIT]
@@ -131,12 +136,13 @@ def run_script(tmp_path, text: str) -> tuple[subprocess.CompletedProcess, str]:
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     env = {**os.environ, "TMPDIR": str(tmpdir), "QUADNET_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=SCRIPT_TIMEOUT_S)
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S
+    )
     return proc, os.path.realpath(script)
 
 
-STUDY = '''\
+STUDY = """\
 import tempfile
 import quadnet as qn
 
@@ -148,7 +154,7 @@ def square(x):
 {guard}
     cache = qn.Cache(tempfile.mkdtemp(prefix="study-"))
     print("results", list(qn.sweep(square, {{"x": [1, 2, 3]}}, cache=cache, progress=False)))
-'''
+"""
 
 
 def test_unguarded_script_gets_one_message_and_leaves_no_folders(tmp_path):
@@ -163,10 +169,10 @@ def test_unguarded_script_gets_one_message_and_leaves_no_folders(tmp_path):
 def test_guard_true_in_workers_too_gets_one_message(tmp_path):
     proc, _ = run_script(tmp_path, STUDY.format(guard='if __name__ in ("__main__", "__mp_main__"):'))
     assert proc.returncode == 1 and "results" not in proc.stdout
-    assert proc.stderr.count("Traceback") == 1, proc.stderr           # the main process's, only
+    assert proc.stderr.count("Traceback") == 1, proc.stderr  # the main process's, only
     assert "true in worker processes too" in proc.stderr and "worker that died" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "is importing a main script" in ln]
-    assert 1 <= len(lines) <= os.cpu_count(), proc.stderr               # at most one line per worker
+    assert 1 <= len(lines) <= os.cpu_count(), proc.stderr  # at most one line per worker
 
 
 def test_guarded_script_runs(tmp_path):

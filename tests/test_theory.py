@@ -1,4 +1,5 @@
 """Plateau, critical step and escape rate against the ODE right-hand side and integration."""
+
 import numpy as np
 import pytest
 
@@ -97,8 +98,9 @@ def test_escape_time_grows_like_log_n_with_predicted_slope(drift_only):
     m = np.random.default_rng(1).standard_normal((p, ps))
     Ns = np.array([1e3, 1e4, 1e5, 1e6])
     al = np.linspace(0, 150, 15001)
-    tr = qn.integrate_ode(np.eye(p), m[None] / np.sqrt(Ns)[:, None, None], np.eye(ps), a, b, lr, al,
-                          drift_only=drift_only)
+    tr = qn.integrate_ode(
+        np.eye(p), m[None] / np.sqrt(Ns)[:, None, None], np.eye(ps), a, b, lr, al, drift_only=drift_only
+    )
     half = qn.plateau(p, ps, a, b, 0.0 if drift_only else lr).loss / 2
     t_esc = np.array([al[np.argmax(tr.loss[:, i] < half)] for i in range(len(Ns))])
     slope = np.polyfit(np.log(Ns), t_esc, 1)[0]

@@ -8,7 +8,7 @@ The map of the package (what lives where) is in CONTRIBUTING.md; every name belo
 where it is defined.
 """
 
-from . import book, landscape, plotting, starts, summaries
+from . import book, landscape, plotting, starts, summaries  # noqa: F401 (submodules: qn.book, qn.summaries, ...)
 from .analysis import LineFit, alignment, escape_time, line_fit, log_slope, mean_and_stderr, power_law_fit
 from .backend import array_module, cupy_available, default_backend, get_backend, to_numpy
 from .escape import (

@@ -7,6 +7,7 @@ The tracker keeps its state on the host (NumPy), whatever the array module of th
 and ``step`` are plain arrays that compiled kernels may update in place (the fused CPU kernel
 does), or that a device kernel's copies are folded back into (:meth:`Divergence.absorb`).
 """
+
 from __future__ import annotations
 
 from typing import Any

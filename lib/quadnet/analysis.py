@@ -1,5 +1,6 @@
 """Measurements on trajectories and their statistics: escape times, alignment with the Procrustes
 point, fits with standard errors, mean ± s.e. over replicas, tests of uniformity on the sphere."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,16 @@ from .manifold import RankDeficientWarning, polar
 from .model import make_rng
 
 __all__ = [
-    "escape_time", "alignment", "power_law_fit", "log_slope", "mean_and_stderr", "LineFit", "line_fit",
-    "mean_chord", "SphereUniformity", "sphere_uniformity",
+    "escape_time",
+    "alignment",
+    "power_law_fit",
+    "log_slope",
+    "mean_and_stderr",
+    "LineFit",
+    "line_fit",
+    "mean_chord",
+    "SphereUniformity",
+    "sphere_uniformity",
 ]
 
 
@@ -164,8 +173,12 @@ def alignment(M: Any, M0: Any) -> np.ndarray:
     ok &= _full_rank(xp.linalg.svd(M0, compute_uv=False), shape)
     n_bad = int(ok.size - int(xp.sum(ok)))
     if n_bad:
-        warnings.warn(f"alignment: {n_bad} of {ok.size} elements have a rank-deficient M or M0 "
-                      "(polar factor not unique); their alignment is NaN", RankDeficientWarning, stacklevel=2)
+        warnings.warn(
+            f"alignment: {n_bad} of {ok.size} elements have a rank-deficient M or M0 "
+            "(polar factor not unique); their alignment is NaN",
+            RankDeficientWarning,
+            stacklevel=2,
+        )
         # a stand-in of full rank, so that polar never sees a rank-deficient matrix
         stand_in = xp.eye(shape[-2], shape[-1])
         M = xp.where(ok[..., None, None], M, stand_in)
@@ -366,14 +379,14 @@ def _sphere_statistics(X: np.ndarray) -> np.ndarray:
     """(Rayleigh, Bingham, energy) statistics of unit vectors X (..., n, d), shape (..., 3)."""
     n, d = X.shape[-2:]
     rayleigh = d * n * np.sum(X.mean(axis=-2) ** 2, axis=-1)
-    G = np.einsum("...id,...jd->...ij", X, X)            # x_i · x_j
+    G = np.einsum("...id,...jd->...ij", X, X)  # x_i · x_j
     scatter2 = np.einsum("...ij,...ij->...", G, G) / n**2  # tr T², T = Σ x xᵀ / n
     bingham = n * d * (d + 2) / 2 * (scatter2 - 1 / d)
-    G *= -2                                              # in place: |x_i − x_j| = √(2 − 2 x_i·x_j)
+    G *= -2  # in place: |x_i − x_j| = √(2 − 2 x_i·x_j)
     G += 2
     np.maximum(G, 0, out=G)
     np.sqrt(G, out=G)
-    chords = G.sum(axis=(-2, -1)) - np.trace(G, axis1=-2, axis2=-1)   # |x_i − x_i| = 0 exactly
+    chords = G.sum(axis=(-2, -1)) - np.trace(G, axis1=-2, axis2=-1)  # |x_i − x_i| = 0 exactly
     energy = n * (mean_chord(d) - chords / n**2)
     return np.stack([rayleigh, bingham, energy], axis=-1)
 

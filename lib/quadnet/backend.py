@@ -23,6 +23,7 @@ True
 >>> qn.array_module(np.zeros(3)) is np
 True
 """
+
 from __future__ import annotations
 
 import os
@@ -61,7 +62,8 @@ def _warn_unvalidated(source: str) -> None:
         f"{source}='cupy': the GPU path of quadnet has not yet been validated on a real GPU (its kernels are "
         "tested on a CPU under numba's CUDA simulator and compiled for sm_75/sm_90, but never run on a device); "
         "results are unverified. Use 'numpy' or 'auto' for the validated CPU path.",
-        RuntimeWarning, stacklevel=4,
+        RuntimeWarning,
+        stacklevel=4,
     )
 
 
@@ -74,7 +76,17 @@ def _import_cupy() -> ModuleType | None:
 
 
 def cupy_available() -> bool:
-    """True when CuPy imports and can run kernels on a CUDA device."""
+    """True when CuPy imports and can run kernels on a CUDA device.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> isinstance(cupy_available(), bool)
+    True
+    """
     cp = _import_cupy()
     if cp is None:
         return False
@@ -102,12 +114,42 @@ def _resolve(name: str, source: str) -> ModuleType:
 
 
 def default_backend() -> ModuleType:
-    """The array module named by ``QUADNET_BACKEND`` (``auto`` if unset)."""
+    """The array module named by ``QUADNET_BACKEND`` (``auto`` if unset).
+
+    Returns
+    -------
+    module
+        ``numpy`` or ``cupy``; ``auto`` means NumPy until the GPU path is validated.
+
+    Raises
+    ------
+    ValueError, RuntimeError
+        An unknown name, or ``cupy`` where CuPy cannot run.
+
+    Examples
+    --------
+    >>> default_backend().__name__ in ("numpy", "cupy")
+    True
+    """
     return _resolve(os.environ.get("QUADNET_BACKEND", "auto"), "QUADNET_BACKEND")
 
 
 def get_backend(backend: str | ModuleType | None = None) -> ModuleType:
-    """Array module for ``backend`` ('auto', 'numpy', 'cupy', a module, or None = environment)."""
+    """Array module for ``backend`` ('auto', 'numpy', 'cupy', a module, or None = environment).
+
+    Parameters
+    ----------
+    backend : str, module or None
+
+    Returns
+    -------
+    module
+
+    Examples
+    --------
+    >>> get_backend("numpy").__name__
+    'numpy'
+    """
     if backend is None:
         return default_backend()
     if isinstance(backend, ModuleType):
@@ -128,6 +170,21 @@ def array_module(*arrays: Any, backend: str | ModuleType | None = None) -> Modul
 
     Plain Python numbers and NumPy arrays mean NumPy: the environment variable only decides
     where *new* arrays are created, never moves arrays the caller already holds.
+
+    Parameters
+    ----------
+    *arrays : arrays or scalars
+    backend : str, module or None
+
+    Returns
+    -------
+    module
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> array_module(np.ones(3), 2.0).__name__
+    'numpy'
     """
     if backend is not None:
         return get_backend(backend)
@@ -142,7 +199,22 @@ def backend_name(xp: ModuleType) -> str:
 
 
 def to_numpy(x: Any) -> Any:
-    """A NumPy copy of a CuPy array; NumPy arrays and scalars pass through unchanged."""
+    """A NumPy copy of a CuPy array; NumPy arrays and scalars pass through unchanged.
+
+    Parameters
+    ----------
+    x : array or scalar
+
+    Returns
+    -------
+    the same data on the host
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_numpy(np.ones(2)).tolist()
+    [1.0, 1.0]
+    """
     if _is_cupy_array(x):
         return x.get()
     return x

@@ -11,6 +11,7 @@ profile it ran::
     ...
     qn.book.timing_summary()
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,8 +23,16 @@ from .backend import backend_name, default_backend
 from .profiles import PROFILES, profile
 
 __all__ = [
-    "glue", "in_colab", "banner", "timed", "timing_summary", "chapter_clock", "ChapterClock",
-    "COLAB_INSTALL", "REPOSITORY_URL", "PROFILE_HINT",
+    "glue",
+    "in_colab",
+    "banner",
+    "timed",
+    "timing_summary",
+    "chapter_clock",
+    "ChapterClock",
+    "COLAB_INSTALL",
+    "REPOSITORY_URL",
+    "PROFILE_HINT",
 ]
 
 #: The repository the Colab install cell installs from (also ``repository.url`` in _config.yml).
@@ -40,7 +49,8 @@ COLAB_INSTALL = (
 
 #: How a reader picks another profile (printed by :func:`banner`).
 PROFILE_HINT = (
-    "to choose the sizes, set QUADNET_PROFILE to " + " | ".join(PROFILES)
+    "to choose the sizes, set QUADNET_PROFILE to "
+    + " | ".join(PROFILES)
     + " before this cell (in a notebook or Colab: %env QUADNET_PROFILE=quick), then run again"
 )
 
@@ -180,8 +190,7 @@ def timing_summary(print_it: bool = True) -> dict[str, float]:
     """
     times = _CLOCK.summary()
     if print_it:
-        print(f"quadnet: timings at profile {profile().name} "
-              f"(wall clock; {times['total']:.1f} s since the banner)")
+        print(f"quadnet: timings at profile {profile().name} (wall clock; {times['total']:.1f} s since the banner)")
         for label, seconds in _CLOCK.cells.items():
             print(f"  {label:<40s} {seconds:7.1f} s")
     return times

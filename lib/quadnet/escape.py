@@ -22,12 +22,12 @@ Q(0) = q0 I and √N M(0) = √(q0 + κ) G at a cost independent of N, and :func
 their mean. Asymptotically exact as N → ∞ (O(N^{-1/2}) corrections: Q's fluctuations, the
 noise met during the nonlinear end); nothing is fitted to simulations.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -168,8 +168,10 @@ def _line_rate(q, p, p_star, a, b, lr, noise, drift_only):
 def _line_relaxation(p, p_star, a, b, lr, noise, q_pl, drift_only):
     """Relaxation rate of q to the plateau along the M = 0 line: −d(dq/dα)/dq at q_pl (→ 0 at γ_c)."""
     h = 1e-6 * q_pl
-    return -(_line_rate(q_pl + h, p, p_star, a, b, lr, noise, drift_only)
-             - _line_rate(q_pl - h, p, p_star, a, b, lr, noise, drift_only)) / (2 * h)
+    return -(
+        _line_rate(q_pl + h, p, p_star, a, b, lr, noise, drift_only)
+        - _line_rate(q_pl - h, p, p_star, a, b, lr, noise, drift_only)
+    ) / (2 * h)
 
 
 def _transient_rhs(t, y, p, p_star, a, b, lr, noise, r_pl, drift_only):
@@ -215,12 +217,16 @@ def norm_transient(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0, dri
     lr_pl = 0.0 if drift_only else lr
     r_pl = escape_rate(p, p_star, a, b, lr, noise=noise, drift_only=drift_only)
     if r_pl <= 0:
-        raise ValueError(f"the plateau traps the student at lr = {lr:g} (its escape rate r = {r_pl:.3g} ≤ 0): "
-                         "there is no escape; take a smaller step")
+        raise ValueError(
+            f"the plateau traps the student at lr = {lr:g} (its escape rate r = {r_pl:.3g} ≤ 0): "
+            "there is no escape; take a smaller step"
+        )
     q_u = plateau_basin_q(p, p_star, a, b, lr_pl, noise=noise)
     if q0 >= q_u:
-        raise ValueError(f"q0 = {q0:g} is outside the plateau's basin at this step (q0 must be < {q_u:.6g}): "
-                         "the norm of the student diverges before it can escape")
+        raise ValueError(
+            f"q0 = {q0:g} is outside the plateau's basin at this step (q0 must be < {q_u:.6g}): "
+            "the norm of the student diverges before it can escape"
+        )
     q_pl = plateau(p, p_star, a, b, lr_pl, noise=noise).q
     relax = _line_relaxation(p, p_star, a, b, lr, noise, q_pl, drift_only)
     horizon = 60.0 / r_pl + 40.0 / relax * max(1.0, abs(math.log(q0 / q_pl)))
@@ -228,28 +234,82 @@ def norm_transient(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0, dri
         raise ValueError(
             f"lr = {lr:g} is too close to the critical step ({critical_lr(p, p_star, a, b, noise=noise):.6g}) for a "
             f"prediction: the norm relaxes at rate {relax:.3g} and M grows at {r_pl:.3g}, so the transient does not "
-            "settle before the escape (the law assumes it does); lr must be smaller")
-    sol = solve_ivp(_transient_rhs, (0.0, horizon), [q0, 0.0, 0.0, 0.0], method="DOP853", rtol=1e-11, atol=1e-13,
-                    dense_output=True, args=(p, p_star, a, b, lr, noise, r_pl, drift_only))
+            "settle before the escape (the law assumes it does); lr must be smaller"
+        )
+    sol = solve_ivp(
+        _transient_rhs,
+        (0.0, horizon),
+        [q0, 0.0, 0.0, 0.0],
+        method="DOP853",
+        rtol=1e-11,
+        atol=1e-13,
+        dense_output=True,
+        args=(p, p_star, a, b, lr, noise, r_pl, drift_only),
+    )
     if sol.status != 0:
         raise RuntimeError(f"norm_transient: the M = 0 integration failed: {sol.message}")
     alpha = np.linspace(0.0, min(horizon, 30.0 / (a * lr)), 601)
     y = sol.sol(alpha)
     rate = 2 * a * lr * (b * p_star - a * p * y[0] + 2 * b - 2 * a * y[0])
-    return NormTransient(alpha=alpha, q=y[0], rate=rate, plateau_rate=float(r_pl), log_gain=float(sol.y[1, -1]),
-                         kappa=float(sol.y[3, -1]), growth=y[2], seed_variance=y[3], q0=q0, lr=lr, eta=a * lr,
-                         noise=noise, p=p, p_star=p_star)
+    return NormTransient(
+        alpha=alpha,
+        q=y[0],
+        rate=rate,
+        plateau_rate=float(r_pl),
+        log_gain=float(sol.y[1, -1]),
+        kappa=float(sol.y[3, -1]),
+        growth=y[2],
+        seed_variance=y[3],
+        q0=q0,
+        lr=lr,
+        eta=a * lr,
+        noise=noise,
+        p=p,
+        p_star=p_star,
+    )
 
 
 def transient_log_gain(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0) -> float:
     """Δ(q0) = ∫₀^∞ (r(α) − r_pl) dα: the log-factor by which the norm-learning transient from
-    Q = q0 I multiplies M, relative to a start on the plateau (see :func:`norm_transient`)."""
+    Q = q0 I multiplies M, relative to a start on the plateau (see :func:`norm_transient`).
+
+    Parameters
+    ----------
+    p, p_star, a, b, lr, eta, q0, noise
+        As in :func:`norm_transient`.
+
+    Returns
+    -------
+    float
+        Negative for q0 above the plateau's q (M shrinks while the excess norm is unlearned).
+
+    Examples
+    --------
+    >>> [round(transient_log_gain(4, 2, 0.25, 0.5, eta=0.125, q0=q0), 3) for q0 in (0.1, 3.0)]
+    [1.071, -1.127]
+    """
     return norm_transient(p, p_star, a, b, lr, eta=eta, q0=q0, noise=noise).log_gain
 
 
 def noise_seed_variance(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0) -> float:
     """κ: the variance per entry of the SGD noise that the exact chain adds to √N M(0) before the
-    escape, referred back to α = 0 (see :func:`norm_transient`). Independent of N."""
+    escape, referred back to α = 0 (see :func:`norm_transient`). Independent of N.
+
+    Parameters
+    ----------
+    p, p_star, a, b, lr, eta, q0, noise
+        As in :func:`norm_transient`.
+
+    Returns
+    -------
+    float
+        κ ≥ 0; the chain escapes as the ODE does from √N M(0) = √(q0 + κ) G.
+
+    Examples
+    --------
+    >>> round(noise_seed_variance(4, 2, 0.25, 0.5, eta=0.125), 3)
+    0.484
+    """
     return norm_transient(p, p_star, a, b, lr, eta=eta, q0=q0, noise=noise).kappa
 
 
@@ -278,8 +338,22 @@ def _ode_escape_times(sv, scale, p, p_star, a, b, lr, q0, noise, drift_only, lev
     return so.first_crossing(y0, rhs, loss, level, horizon, trace=trace, limit=limit, stop_on_divergence=True)
 
 
-def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise=0.0, samples=1000,
-                    seed=None, drift_only=False, kappa=None) -> np.ndarray:
+def escape_time_law(
+    p,
+    p_star,
+    a,
+    b,
+    lr=None,
+    N=None,
+    *,
+    eta=None,
+    q0=1.0,
+    noise=0.0,
+    samples=1000,
+    seed=None,
+    drift_only=False,
+    kappa=None,
+) -> np.ndarray:
     """Samples from the predicted law of the exact chain's escape time from a Gaussian start.
 
     Each sample is the escape time (first α with loss below :func:`escape_level`) of the ODE from
@@ -323,14 +397,16 @@ def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise
     Examples
     --------
     >>> t = escape_time_law(4, 2, 0.25, 0.5, N=10_000, eta=0.125, samples=200, seed=1)
-    >>> t.shape, 20 < t.mean() < 25
+    >>> t.shape, bool(20 < t.mean() < 25)
     ((200,), True)
     """
     tr = norm_transient(p, p_star, a, b, lr, eta=eta, q0=q0, noise=noise, drift_only=drift_only)
     p, p_star, a, b, lr = tr.p, tr.p_star, float(a), float(b), tr.lr
     if p < p_star:
-        raise ValueError(f"the escape-time law is for p ≥ p_star (got p = {p}, p* = {p_star}): a narrow student has no "
-                         "zero-loss point, its loss settles above the half-plateau level (chapter 9)")
+        raise ValueError(
+            f"the escape-time law is for p ≥ p_star (got p = {p}, p* = {p_star}): a narrow student has no "
+            "zero-loss point, its loss settles above the half-plateau level (chapter 9)"
+        )
     N = v.integer("N", N, minimum=p + p_star + 1)
     samples = v.integer("samples", samples)
     sv = _seed_singular_values(p, p_star, samples, seed)
@@ -341,13 +417,23 @@ def escape_time_law(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise
     horizon = (2 * math.log(N) + 20) / tr.plateau_rate + 80.0 / (a * lr)
     out = _ode_escape_times(sv, scale, p, p_star, a, b, lr, q0, noise, drift_only, level, horizon)
     if out.diverged.any():
-        raise ValueError(f"at lr = {lr:g} the run diverges after leaving the plateau, before reaching the escape level "
-                         f"(the step is beyond the post-escape threshold, quadnet.step_limits): lr must be smaller")
+        raise ValueError(
+            f"at lr = {lr:g} the run diverges after leaving the plateau, before reaching the escape level "
+            f"(the step is beyond the post-escape threshold, quadnet.step_limits): lr must be smaller"
+        )
     if np.isnan(out.alpha).any():
         lr_m = manifold_critical_lr(p_star, a, b)
-        why = (f"above the manifold's step (γ_m = {lr_m:.6g}) the run settles at a stationary state of non-zero loss "
-               "(quadnet.stationary_state); lr must be smaller") if lr > lr_m else "the loss settles above it"
-        raise ValueError(f"at lr = {lr:g} some runs never reach the escape level {level:.4g} by α = {horizon:.4g}: {why}")
+        why = (
+            (
+                f"above the manifold's step (γ_m = {lr_m:.6g}) the run settles at a stationary state of non-zero loss "
+                "(quadnet.stationary_state); lr must be smaller"
+            )
+            if lr > lr_m
+            else "the loss settles above it"
+        )
+        raise ValueError(
+            f"at lr = {lr:g} some runs never reach the escape level {level:.4g} by α = {horizon:.4g}: {why}"
+        )
     return out.alpha
 
 
@@ -362,12 +448,13 @@ def _check_level_reachable(p, p_star, a, b, lr, noise, level):
     except ValueError:  # outside the near-manifold fixed point's own domain: nothing to compare
         return
     if floor >= level:
-        raise ValueError(f"with noise = {noise:g} the loss settles at {floor:.4g}, above the escape level {level:.4g}: "
-                         "the student never escapes by that criterion; noise must be smaller")
+        raise ValueError(
+            f"with noise = {noise:g} the loss settles at {floor:.4g}, above the escape level {level:.4g}: "
+            "the student never escapes by that criterion; noise must be smaller"
+        )
 
 
-def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise=0.0,
-                         drift_only=False) -> float:
+def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, noise=0.0, drift_only=False) -> float:
     """Predicted mean escape time of the exact chain from a Gaussian start (weights i.i.d. N(0, q0), P = I).
 
     The mean of :func:`escape_time_law` over a fixed set of 2048 Gaussian seeds (a deterministic
@@ -404,8 +491,9 @@ def escape_time_estimate(p, p_star, a, b, lr=None, N=None, *, eta=None, q0=1.0, 
 
 @functools.lru_cache(maxsize=1024)
 def _estimate(p, p_star, a, b, lr, N, q0, noise, drift_only):
-    t = escape_time_law(p, p_star, a, b, lr, N, q0=q0, noise=noise, samples=ESTIMATE_SAMPLES, seed=_ESTIMATE_SEED,
-                        drift_only=drift_only)
+    t = escape_time_law(
+        p, p_star, a, b, lr, N, q0=q0, noise=noise, samples=ESTIMATE_SAMPLES, seed=_ESTIMATE_SEED, drift_only=drift_only
+    )
     return float(t.mean())
 
 
@@ -448,8 +536,9 @@ def _chain_stretch(state, live, N, a, b, lr, noise, seed, start, stop, dalpha, l
     return escape_time(al, run.loss, level), np.asarray(run.diverged), run.Q[-1], run.M[-1]
 
 
-def chain_escape_times(Q0, M0, P, N, a, b, lr=None, *, eta=None, noise=0.0, seed=None, level=None,
-                       alpha_max=None, dalpha=None) -> EscapeTimes:
+def chain_escape_times(
+    Q0, M0, P, N, a, b, lr=None, *, eta=None, noise=0.0, seed=None, level=None, alpha_max=None, dalpha=None
+) -> EscapeTimes:
     """Escape times of the exact finite-N chain (:func:`quadnet.sgd_overlaps`) from given overlaps.
 
     The chain runs in stretches and drops each replica once it has escaped or diverged, so no
@@ -508,8 +597,9 @@ def chain_escape_times(Q0, M0, P, N, a, b, lr=None, *, eta=None, noise=0.0, seed
     Q, M = Q0.copy(), M0.copy()
     live, start, stop, k = np.arange(R), 0.0, min(alpha_max, 0.6 * math.log(N) / (2 * max(r, 1e-3))), 0
     while live.size and start < alpha_max:
-        t_live, div, Q[live], M[live] = _chain_stretch((Q, M, P), live, N, a, b, lr, noise, root.spawn(1)[0],
-                                                       start, stop, dalpha, level)
+        t_live, div, Q[live], M[live] = _chain_stretch(
+            (Q, M, P), live, N, a, b, lr, noise, root.spawn(1)[0], start, stop, dalpha, level
+        )
         t[live], diverged[live] = t_live, div
         live = live[np.isnan(t_live) & ~div]
         start, stop, k = stop, min(alpha_max, stop + 0.5 / max(r, 1e-3)), k + 1
@@ -517,8 +607,9 @@ def chain_escape_times(Q0, M0, P, N, a, b, lr=None, *, eta=None, noise=0.0, seed
     return EscapeTimes(alpha=t, diverged=diverged, censored=censored, level=float(level), N=N)
 
 
-def gaussian_escape_times(p, p_star, N, replicas, lr=None, *, eta=None, a=None, b=None, q0=1.0, noise=0.0,
-                          seed=None, **kwargs) -> EscapeTimes:
+def gaussian_escape_times(
+    p, p_star, N, replicas, lr=None, *, eta=None, a=None, b=None, q0=1.0, noise=0.0, seed=None, **kwargs
+) -> EscapeTimes:
     """Escape times of the exact chain from Gaussian starts: :func:`quadnet.gaussian_overlaps` (weights
     i.i.d. N(0, q0), P = I) followed by :func:`chain_escape_times`.
 

@@ -17,6 +17,7 @@ the latest request (stale work is dropped: a running chain stops at its next seg
 The static explorer (:func:`static_explorer_html`) computes on the page, in JavaScript
 (book/explorer/qn-explorer-core.js, tested against this package in tests/site/test_explorer_js.py).
 """
+
 from __future__ import annotations
 
 import html
@@ -33,10 +34,10 @@ import numpy as np
 
 from . import _validate as v
 from .analysis import escape_time
+from .escape import escape_time_estimate
 from .manifold import polar
 from .ode import integrate_ode
 from .overlaps import population_loss
-from .escape import escape_time_estimate
 from .theory import CriticalStepWarning, critical_lr, manifold_critical_lr, plateau
 
 __all__ = ["Scenario", "run_scenario", "scenario_figure", "static_explorer_html", "live_explorer", "LiveExplorer"]
@@ -90,8 +91,21 @@ class Scenario:
     seconds: float = float("nan")
 
 
-def run_scenario(p=4, p_star=2, eta=0.125, q0=1.0, N=1000, noise=0.0, *, replicas=4, seed=0,
-                 chain=True, points=160, budget=BUDGET, should_stop: Callable[[], bool] | None = None):
+def run_scenario(
+    p=4,
+    p_star=2,
+    eta=0.125,
+    q0=1.0,
+    N=1000,
+    noise=0.0,
+    *,
+    replicas=4,
+    seed=0,
+    chain=True,
+    points=160,
+    budget=BUDGET,
+    should_stop: Callable[[], bool] | None = None,
+):
     """Compute one explorer scenario (see the module docstring) within a time budget.
 
     Parameters
@@ -143,8 +157,16 @@ def run_scenario(p=4, p_star=2, eta=0.125, q0=1.0, N=1000, noise=0.0, *, replica
     # above γ_c divergence is an expected outcome, reported in the numbers: no warning needed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CriticalStepWarning)
-        return _run(dict(p=p, p_star=p_star, eta=eta, q0=q0, N=N, noise=noise), replicas, seed, chain,
-                    points, t_start + budget, should_stop or (lambda: False), t_start)
+        return _run(
+            dict(p=p, p_star=p_star, eta=eta, q0=q0, N=N, noise=noise),
+            replicas,
+            seed,
+            chain,
+            points,
+            t_start + budget,
+            should_stop or (lambda: False),
+            t_start,
+        )
 
 
 def _horizon(p, p_star, a, b, lr, N, q0, noise, above):
@@ -181,15 +203,25 @@ def _run(par, replicas, seed, chain, points, deadline, should_stop, t_start):
     if chain:
         stride = max(1, -(-(alphas.size - 1) // (CHAIN_POINTS - 1)))
         chain_times = alphas[::stride] if (alphas.size - 1) % stride == 0 else np.append(alphas[::stride], alphas[-1])
-        chain_loss, n_div, reached = _chain(Q0, M0, P, N, a, b, lr, noise, chain_times, replicas, seed, deadline,
-                                            should_stop)
+        chain_loss, n_div, reached = _chain(
+            Q0, M0, P, N, a, b, lr, noise, chain_times, replicas, seed, deadline, should_stop
+        )
     return Scenario(
-        params=dict(par), alpha=alphas, ode_loss=np.asarray(ode.loss), chain_loss=chain_loss, chain_times=chain_times,
-        plateau_loss=float(pl.loss), critical_eta=float(g_c),
+        params=dict(par),
+        alpha=alphas,
+        ode_loss=np.asarray(ode.loss),
+        chain_loss=chain_loss,
+        chain_times=chain_times,
+        plateau_loss=float(pl.loss),
+        critical_eta=float(g_c),
         manifold_eta=float(a * manifold_critical_lr(p_star, a, b)),
-        escape_alpha=t_esc, escape_estimate=float(est),
-        procrustes_distance=_procrustes_distance(ode, M0, a, b, p, p_star), diverged=bool(ode.diverged),
-        chain_diverged=n_div, chain_alpha=reached, seconds=time.perf_counter() - t_start,
+        escape_alpha=t_esc,
+        escape_estimate=float(est),
+        procrustes_distance=_procrustes_distance(ode, M0, a, b, p, p_star),
+        diverged=bool(ode.diverged),
+        chain_diverged=n_div,
+        chain_alpha=reached,
+        seconds=time.perf_counter() - t_start,
     )
 
 
@@ -214,8 +246,12 @@ def _chain(Q0, M0, P, N, a, b, lr, noise, alphas, replicas, seed, deadline, shou
     steps = np.rint(alphas * N).astype(np.int64)
     loss = np.full((alphas.size, replicas), np.nan)
     loss[0] = population_loss(Q0, M0, P, a, b, noise)
-    state = dict(Q=np.repeat(Q0[None], replicas, axis=0), M=np.repeat(M0[None], replicas, axis=0),
-                 alive=np.ones(replicas, dtype=bool), pos=0)
+    state = dict(
+        Q=np.repeat(Q0[None], replicas, axis=0),
+        M=np.repeat(M0[None], replicas, axis=0),
+        alive=np.ones(replicas, dtype=bool),
+        pos=0,
+    )
     i, k, rate = 0, 0, None  # i: last output reached; rate: replica-steps per second
     while i < steps.size - 1 and state["alive"].any() and not should_stop():
         left = deadline - time.perf_counter()
@@ -251,11 +287,11 @@ def _segment(state, loss, steps, i, stop, P, N, a, b, lr, noise, seed):
 
     pos, alive = state["pos"], state["alive"]
     j = int(np.searchsorted(steps, stop, side="right")) - 1  # outputs steps[i+1 .. j] are reached
-    marks = np.unique(np.concatenate([[pos], steps[i + 1:j + 1], [stop]]))
+    marks = np.unique(np.concatenate([[pos], steps[i + 1 : j + 1], [stop]]))
     run = sgd_overlaps(state["Q"][alive], state["M"][alive], P, N, a, b, lr, (marks - pos) / N, noise=noise, seed=seed)
     idx = np.nonzero(alive)[0]
-    rec = np.searchsorted(marks, steps[i + 1:j + 1])
-    loss[i + 1:j + 1, idx] = np.asarray(run.loss)[rec]
+    rec = np.searchsorted(marks, steps[i + 1 : j + 1])
+    loss[i + 1 : j + 1, idx] = np.asarray(run.loss)[rec]
     state["Q"][idx], state["M"][idx] = np.asarray(run.Q)[-1], np.asarray(run.M)[-1]
     alive[idx[np.asarray(run.diverged)]] = False
     state["pos"] = stop
@@ -282,8 +318,14 @@ def scenario_figure(sc: Scenario, ax=None):
         _, ax = plt.subplots(figsize=(6, 3.6))
     if sc.chain_loss is not None:
         for i in range(sc.chain_loss.shape[1]):
-            ax.semilogy(sc.chain_times, sc.chain_loss[:, i], color="C1", lw=0.8, alpha=0.6,
-                        label=f"exact chain, N = {sc.params['N']}" if i == 0 else None)
+            ax.semilogy(
+                sc.chain_times,
+                sc.chain_loss[:, i],
+                color="C1",
+                lw=0.8,
+                alpha=0.6,
+                label=f"exact chain, N = {sc.params['N']}" if i == 0 else None,
+            )
         if _chain_cut(sc):
             ax.axvline(sc.chain_alpha, color="C1", ls="-.", lw=0.8, label="chain stopped (time budget)")
     ax.semilogy(sc.alpha, sc.ode_loss, color="C0", lw=2, label="ODE (N → ∞)")
@@ -299,8 +341,9 @@ def scenario_figure(sc: Scenario, ax=None):
 
 def _chain_cut(sc: Scenario) -> bool:
     """True when the chain stopped before the horizon for lack of time (not by divergence)."""
-    return (sc.chain_loss is not None and sc.chain_alpha < sc.chain_times[-1]
-            and sc.chain_diverged < sc.chain_loss.shape[1])
+    return (
+        sc.chain_loss is not None and sc.chain_alpha < sc.chain_times[-1] and sc.chain_diverged < sc.chain_loss.shape[1]
+    )
 
 
 def _numbers(sc: Scenario) -> dict:
@@ -387,8 +430,9 @@ class LiveExplorer:
     update aims at ``target`` seconds from the change to the new figure: the chain gets what is
     left of it after the drawing time (the longest of the last five drawings), so an update
     takes about ``target`` whatever the settings. ``last_seconds`` holds the time of the latest
-    update, ``last_scenario`` its :class:`Scenario` and ``updates`` the number drawn. The first update, drawn when the explorer is built, also loads the chain's compiled
-    kernel and Matplotlib's fonts.
+    update, ``last_scenario`` its :class:`Scenario` and ``updates`` the number drawn. The first
+    update, drawn when the explorer is built, also loads the chain's compiled kernel and
+    Matplotlib's fonts.
 
     Parameters
     ----------

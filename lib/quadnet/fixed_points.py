@@ -2,6 +2,7 @@
 side, its spectrum up to the symmetry orbit, and the stationary state a run settles at when the
 step is above the manifold's γ_m.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ def _from_coords(y, p, p_star, iu):
     Q = np.zeros((p, p))
     Q[iu] = y[: len(iu[0])]
     Q = Q + np.triu(Q, 1).T
-    return Q, y[len(iu[0]):].reshape(p, p_star)
+    return Q, y[len(iu[0]) :].reshape(p, p_star)
 
 
 def ode_jacobian(Q, M, P, a, b, lr=None, *, eta=None, noise=0.0, drift_only=False, h=1e-6):
@@ -93,7 +94,27 @@ def _orbit_tangent(Q, M):
 def quotient_spectrum(J, Q, M):
     """Eigenvalues of the Jacobian ``J`` (from :func:`ode_jacobian` at (Q, M), P = I) with the exact
     zero modes of the symmetry orbit removed: the spectrum on the complement of the orbit's tangent
-    space (which J maps into itself), i.e. the stability of the state up to symmetry."""
+    space (which J maps into itself), i.e. the stability of the state up to symmetry.
+
+    Parameters
+    ----------
+    J : ndarray (n, n)
+        The Jacobian at (Q, M), n = p(p+1)/2 + p p*.
+    Q, M : ndarray (p, p), (p, p*)
+        The point; the orbit is Q → O Q Oᵀ, M → O M V, O ∈ O(p), V ∈ O(p*).
+
+    Returns
+    -------
+    ndarray (n − dim orbit,) complex
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Q, M = 2 * np.eye(2)[:, :1] @ np.eye(2)[:1], np.sqrt(2) * np.eye(2)[:, :1]   # a manifold point, p = 2, p* = 1
+    >>> J = ode_jacobian(Q, M, np.eye(1), 0.5, 1.0, 0.2)
+    >>> len(np.linalg.eigvals(J)) - len(quotient_spectrum(J, Q, M))    # one rotation removed
+    1
+    """
     T = _orbit_tangent(np.asarray(Q, float), np.asarray(M, float))
     n = J.shape[0]
     if T.shape[1] == 0:
@@ -162,8 +183,15 @@ def stationary_state(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0, a
     y = _integrate_to(y0, p, p_star, a, b, lr, noise, horizon)
     if y is None:
         nan = np.full((p, p), np.nan)
-        return StationaryState(nan, np.full((p, p_star), np.nan), math.nan, np.full(sp.k, np.nan),
-                               np.full(p, np.nan), complex(math.nan), True)
+        return StationaryState(
+            nan,
+            np.full((p, p_star), np.nan),
+            math.nan,
+            np.full(sp.k, np.nan),
+            np.full(p, np.nan),
+            complex(math.nan),
+            True,
+        )
     sol = root(lambda z: so.spectral_rhs(z, p, p_star, a, b, lr, noise), y, tol=1e-14)
     y = sol.x if sol.success and np.abs(sol.x - y).max() < 1e-3 else y
     s, qj, qp = sp.split(y)
@@ -171,9 +199,15 @@ def stationary_state(p, p_star, a, b, lr=None, *, eta=None, q0=1.0, noise=0.0, a
     M = np.zeros((p, p_star))
     M[range(sp.k), range(sp.k)] = s
     ev = quotient_spectrum(ode_jacobian(Q, M, np.eye(p_star), a, b, lr, noise=noise), Q, M)
-    return StationaryState(Q=Q, M=M, loss=float(so.spectral_loss(y, p, p_star, a, b, noise)), singular_values=s,
-                           residual_eigenvalues=np.linalg.eigvalsh(Q - M @ M.T),
-                           top_eigenvalue=complex(ev[np.argmax(ev.real)]), diverged=False)
+    return StationaryState(
+        Q=Q,
+        M=M,
+        loss=float(so.spectral_loss(y, p, p_star, a, b, noise)),
+        singular_values=s,
+        residual_eigenvalues=np.linalg.eigvalsh(Q - M @ M.T),
+        top_eigenvalue=complex(ev[np.argmax(ev.real)]),
+        diverged=False,
+    )
 
 
 def _integrate_to(y0, p, p_star, a, b, lr, noise, horizon):
@@ -187,8 +221,13 @@ def _integrate_to(y0, p, p_star, a, b, lr, noise, horizon):
         return 1e4 * max(p, b / a * p_star) - (qj.sum() + sp.m * qp)
 
     blowup.terminal = True
-    sol = solve_ivp(lambda t, y: so.spectral_rhs(y, p, p_star, a, b, lr, noise), (0, horizon), y0,
-                    method="LSODA", rtol=1e-10, atol=1e-14, events=blowup)
+    sol = solve_ivp(
+        lambda t, y: so.spectral_rhs(y, p, p_star, a, b, lr, noise),
+        (0, horizon),
+        y0,
+        method="LSODA",
+        rtol=1e-10,
+        atol=1e-14,
+        events=blowup,
+    )
     return None if sol.status == 1 or not np.all(np.isfinite(sol.y[:, -1])) else sol.y[:, -1]
-
-

@@ -5,6 +5,7 @@ W → W + tV changes D by −(a/N)[t(WᵀV + VᵀW) + t² VᵀV], so a direction
 at order t²: at a zero-loss point (D = 0) the loss then rises as t⁴, not t² (chapter "The
 Hessian landscape").
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -67,9 +68,11 @@ def marginal_direction(W: Any, W_star: Any, *, seed: Any = None) -> Any:
     tol = (s.max() if s.size else 0.0) * max(p, N) * np.finfo(float).eps
     rank = int(np.sum(s > tol))
     if rank == p:
-        raise ValueError(f"W has full rank p = {p}: no combination of units is unused (need W on the "
-                         "zero-loss manifold with p > p*, or another rank-deficient W)")
-    c = U[:, -1]                                          # cᵀ W = 0
+        raise ValueError(
+            f"W has full rank p = {p}: no combination of units is unused (need W on the "
+            "zero-loss manifold with p > p*, or another rank-deficient W)"
+        )
+    c = U[:, -1]  # cᵀ W = 0
     span = np.linalg.svd(np.concatenate([Wh, np.asarray(to_numpy(W_star))]), full_matrices=False)
     basis = span[2][span[1] > span[1].max() * max(N, p) * np.finfo(float).eps]
     if basis.shape[0] >= N:

@@ -347,8 +347,9 @@ def _setup(Q0, M0, P, a, b, lr, eta, alphas, noise, drift_only, rtol, atol, blow
     )
     _check_start_finite(setup)
     if not drift_only:
-        warn_unstable_step("integrate_ode", P, xp, p, ps, a, b, lr, noise, trQ0=np.trace(setup.Q0, axis1=-2, axis2=-1),
-                           stacklevel=4)
+        warn_unstable_step(
+            "integrate_ode", P, xp, p, ps, a, b, lr, noise, trQ0=np.trace(setup.Q0, axis1=-2, axis2=-1), stacklevel=4
+        )
     return setup
 
 

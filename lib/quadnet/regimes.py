@@ -19,6 +19,7 @@ v = a s (of Q on an unused student unit); the readout a then drops out.
 
 The chapter "Beyond the main line" of the book derives every formula used here.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,19 @@ import numpy as np
 from . import _validate as v
 from .backend import to_numpy
 
-__all__ = ["Stationary", "stationary_loss", "EscapeRates", "escape_rates", "Staircase", "staircase",
-           "sequential_frame", "BiasLifetime", "bias_lifetime", "AlignmentDecay", "alignment_decay"]
+__all__ = [
+    "Stationary",
+    "stationary_loss",
+    "EscapeRates",
+    "escape_rates",
+    "Staircase",
+    "staircase",
+    "sequential_frame",
+    "BiasLifetime",
+    "bias_lifetime",
+    "AlignmentDecay",
+    "alignment_decay",
+]
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -101,7 +113,6 @@ class Stationary:
         return self.loss - 0.5 * self.noise**2
 
 
-
 def _state(p, p_star, b, g, s2, v_):
     """(u, δ, tr D, ε₀) of the stationary ansatz at a given rescaled unused eigenvalue v (scalars)."""
     n, k = min(p, p_star), max(p - p_star, 0)
@@ -134,8 +145,9 @@ def _solve_unused(p, p_star, b, g, s2):
             return None
     if _unused_residual(hi, p, p_star, b, g, s2) == 0:
         return hi
-    return brentq(_unused_residual, lo, hi, args=(p, p_star, b, g, s2), xtol=1e-300, rtol=4 * np.finfo(float).eps,
-                  maxiter=500)
+    return brentq(
+        _unused_residual, lo, hi, args=(p, p_star, b, g, s2), xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500
+    )
 
 
 def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
@@ -198,8 +210,9 @@ def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
     if p > p_star and s2 > 0:
         v_ = _solve_unused(p, p_star, b, g, s2)
         if v_ is None:
-            raise ValueError(f"no stationary state with positive overlaps at σ = {noise:g}, η = {g:g}: "
-                             "reduce noise or the step")
+            raise ValueError(
+                f"no stationary state with positive overlaps at σ = {noise:g}, η = {g:g}: reduce noise or the step"
+            )
     u, delta, trD, eps0 = _state(p, p_star, b, g, s2, v_)
     w = u - delta
     if not (w > 0):
@@ -213,8 +226,23 @@ def stationary_loss(p, p_star, a, b, lr=None, noise=0.0, *, eta=None):
     Q = np.diag([q] * n + [s] * (p - n))
     M = np.zeros((p, p_star))
     M[range(n), range(n)] = m
-    return Stationary(p=p, p_star=p_star, a=a, b=b, lr=lr, eta=g, noise=noise, q=q, m=m, s=s, q_perp=delta / a,
-                      trace_D=trD, loss=eps0 + 0.5 * s2, Q=Q, M=M)
+    return Stationary(
+        p=p,
+        p_star=p_star,
+        a=a,
+        b=b,
+        lr=lr,
+        eta=g,
+        noise=noise,
+        q=q,
+        m=m,
+        s=s,
+        q_perp=delta / a,
+        trace_D=trD,
+        loss=eps0 + 0.5 * s2,
+        Q=Q,
+        M=M,
+    )
 
 
 # --------------------------------------------------------------------------- anisotropic teacher
@@ -265,8 +293,9 @@ def _teacher_overlap(P, p_star):
         raise ValueError("P must be symmetric (the teacher overlap W* W*ᵀ/N)")
     lam, vec = np.linalg.eigh(0.5 * (P + P.T))
     if lam[0] <= 0:
-        raise ValueError("P must be positive definite (teacher rows linearly independent), got smallest "
-                         f"eigenvalue {lam[0]:.4g}")
+        raise ValueError(
+            f"P must be positive definite (teacher rows linearly independent), got smallest eigenvalue {lam[0]:.4g}"
+        )
     return P, lam[::-1].copy(), vec[:, ::-1].copy()
 
 
@@ -294,8 +323,9 @@ def _staircase_residual(y, lam, j, p, b, g, s2):
     ui = (trD + 2 * b * lam[:j]) / 2
     eps0 = 0.5 * trD**2 + b * b * (lam**2).sum() - 2 * b * w.sum() + (ui**2).sum() + free * up * up
     G = b * w - ui**2
-    r_le = trD * ui + 2 * G + g * ((2 * eps0 + s2) * ui + 4 * trD * G
-                                    + 8 * (b * b * lam[:j] * w - 2 * b * w * ui + ui**3))
+    r_le = (
+        trD * ui + 2 * G + g * ((2 * eps0 + s2) * ui + 4 * trD * G + 8 * (b * b * lam[:j] * w - 2 * b * w * ui + ui**3))
+    )
     if not free:
         return r_le, trD, eps0
     r_un = trD - 2 * up + g * (2 * eps0 + s2 - 4 * up * trD + 8 * up * up)
@@ -390,8 +420,16 @@ def escape_rates(p, p_star, a, b, lr=None, P=None, noise=0.0, *, eta=None, learn
     Q = np.diag(np.concatenate([ui, np.full(p - j, up)]) / a)
     M_eig = np.zeros((p, p_star))
     M_eig[range(j), range(j)] = np.sqrt(w / a)
-    return EscapeRates(rates=rates, eigenvalues=lam, directions=vec, learned=j, q=up / a,
-                       loss=eps0 + 0.5 * noise * noise, Q=Q, M=M_eig @ vec.T)
+    return EscapeRates(
+        rates=rates,
+        eigenvalues=lam,
+        directions=vec,
+        learned=j,
+        q=up / a,
+        loss=eps0 + 0.5 * noise * noise,
+        Q=Q,
+        M=M_eig @ vec.T,
+    )
 
 
 @dataclass(frozen=True)
@@ -478,8 +516,13 @@ def staircase(p, p_star, a, b, lr=None, P=None, noise=0.0, *, eta=None):
         final = stationary_loss(p, p_star, a, b, lr, noise).loss
     else:
         final = np.nan
-    return Staircase(eigenvalues=lam, levels=np.array([e.loss for e in er]), final_loss=float(final), rates=R,
-                     log_slopes=_log_slopes(R))
+    return Staircase(
+        eigenvalues=lam,
+        levels=np.array([e.loss for e in er]),
+        final_loss=float(final),
+        rates=R,
+        log_slopes=_log_slopes(R),
+    )
 
 
 def sequential_frame(M0, P):
@@ -601,7 +644,7 @@ def _kappa_rotation(st):
     """N × variance per unit α of a rotation angle among two learned units: the antisymmetric part
     of M is conserved by the linearized ODE, so the angle moves by (ΔM_12 − ΔM_21)/(2m) per step,
     with ΔM = (2aγ e/N) λνᵀ: κ = a²γ² E[e² (λ_1ν_2 − λ_2ν_1)²] / m² (over N)."""
-    a, b, m, x, s = st.a, st.b, st.m, st.q_perp, st.s
+    a, b, m, x = st.a, st.b, st.m, st.q_perp
     nodes, wts = _gauss_hermite(4)
     nu1, nu2, z1, z2 = nodes.T
     lam1, lam2 = m * nu1 + math.sqrt(x) * z1, m * nu2 + math.sqrt(x) * z2
@@ -618,7 +661,8 @@ def _unused_left_vector(st):
     a, b, g, m, q, s, trD = st.a, st.b, st.eta, st.m, st.q, st.s, st.trace_D
     eps2 = 2 * (st.loss - 0.5 * st.noise**2) + st.noise**2
     J_XX = 4 * g * (trD - 2 * a * (s + q)) + 4 * g * g * (
-        eps2 - 4 * a * (s + q) * trD + 8 * (-a * b * m * m + a * a * (q * q + s * q + s * s)))
+        eps2 - 4 * a * (s + q) * trD + 8 * (-a * b * m * m + a * a * (q * q + s * q + s * s))
+    )
     J_XY = 8 * b * g * m + 4 * g * g * (4 * b * m * trD + 8 * (b * b * m - a * b * m * (q + s)))
     J_YX = -4 * a * g * m
     J_YY = 4 * a * g * (q - s)
@@ -729,7 +773,7 @@ def bias_lifetime(p, p_star, a, b, lr=None, noise=0.0, *, N, eta=None):
     kC = _kappa_unused(st) / N if p > p_star and st.noise > 0 else 0.0
     rate = float(0.5 * ((p_star - 1) * kA + (p - p_star) * kC))
     relax = _relaxation(st) if st.noise > 0 else math.nan
-    tau = 1.0 / rate if rate > 1e-300 else math.inf            # below that 1/rate would overflow
+    tau = 1.0 / rate if rate > 1e-300 else math.inf  # below that 1/rate would overflow
     return BiasLifetime(tau=tau, kappa_rotation=kA, kappa_unused=kC, N=N, relaxation=relax, stationary=st)
 
 
@@ -804,7 +848,7 @@ def alignment_decay(alpha, M, *, start, max_lag, min_lag=0.0):
     """
     try:
         al = v.alphas(alpha)
-    except (TypeError, ValueError) as exc:          # name this function's parameter, alpha
+    except (TypeError, ValueError) as exc:  # name this function's parameter, alpha
         raise type(exc)(str(exc).replace("alphas", "alpha")) from None
     v.positive("start", start, allow_zero=True, array=False)
     M = v.finite_array("M", to_numpy(M), np, min_ndim=4)
@@ -821,15 +865,18 @@ def alignment_decay(alpha, M, *, start, max_lag, min_lag=0.0):
     K = int(np.floor(max_lag / d[0] + 1e-9))
     k0 = max(1, int(np.ceil(min_lag / d[0] - 1e-9)))
     if K - k0 < 1:
-        raise ValueError(f"[min_lag, max_lag] = [{min_lag:g}, {max_lag:g}] must hold at least two lags of the "
-                         f"output step dα = {d[0]:g}")
+        raise ValueError(
+            f"[min_lag, max_lag] = [{min_lag:g}, {max_lag:g}] must hold at least two lags of the "
+            f"output step dα = {d[0]:g}"
+        )
     if al.size - t0 <= 2 * K:
         raise ValueError(f"the stretch after start = {start} must be longer than twice max_lag = {max_lag}")
     from .manifold import polar
 
     O = polar(M[t0:])
-    lagged = np.stack([np.einsum("trij,trij->r", O[k:], O[:-k]) / ((O.shape[0] - k) * O.shape[-1])
-                       for k in range(k0, K + 1)], axis=1)         # (R, lags)
+    lagged = np.stack(
+        [np.einsum("trij,trij->r", O[k:], O[:-k]) / ((O.shape[0] - k) * O.shape[-1]) for k in range(k0, K + 1)], axis=1
+    )  # (R, lags)
     if np.any(lagged <= 0):
         raise ValueError("the lagged alignment reaches 0 within max_lag: choose a shorter max_lag")
     lags = d[0] * np.arange(k0, K + 1)
@@ -837,5 +884,10 @@ def alignment_decay(alpha, M, *, start, max_lag, min_lag=0.0):
     rates = ((lags - lags.mean()) @ (y - y.mean(axis=1, keepdims=True)).T) / np.sum((lags - lags.mean()) ** 2)
     mean, se = rates.mean(), rates.std(ddof=1) / math.sqrt(rates.size)
     tau = 1.0 / mean if mean > 0 else math.inf
-    return AlignmentDecay(tau=tau, tau_se=se / mean**2 if mean > 0 else math.inf, rates=rates, lags=lags,
-                          mean_alignment=lagged.mean(axis=0))
+    return AlignmentDecay(
+        tau=tau,
+        tau_se=se / mean**2 if mean > 0 else math.inf,
+        rates=rates,
+        lags=lags,
+        mean_alignment=lagged.mean(axis=0),
+    )

@@ -16,6 +16,7 @@ is a (S, 2k + 1) array, integrated together by a vectorized Dormand–Prince 5(4
 each start when its loss crosses a level: the escape-time law of chapter 4 costs milliseconds per
 start, whatever N.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,12 +63,18 @@ def spectral_loss(y: Any, p: int, p_star: int, a: float, b: float, noise: float 
     shape = SpectralState(p, p_star)
     s, q, qp = shape.split(np.asarray(y, dtype=float))
     trD = b * p_star - a * (q.sum(-1) + shape.m * qp)
-    return (0.5 * trD**2 + b * b * p_star - 2 * a * b * (s * s).sum(-1)
-            + a * a * ((q * q).sum(-1) + shape.m * qp * qp) + 0.5 * noise**2)
+    return (
+        0.5 * trD**2
+        + b * b * p_star
+        - 2 * a * b * (s * s).sum(-1)
+        + a * a * ((q * q).sum(-1) + shape.m * qp * qp)
+        + 0.5 * noise**2
+    )
 
 
-def spectral_rhs(y: Any, p: int, p_star: int, a: float, b: float, lr: Any, noise: float = 0.0,
-                 drift_only: bool = False) -> np.ndarray:
+def spectral_rhs(
+    y: Any, p: int, p_star: int, a: float, b: float, lr: Any, noise: float = 0.0, drift_only: bool = False
+) -> np.ndarray:
     """dy/dα of spectral states y (..., 2k + 1) = (s_1..s_k, q_1..q_k, q⊥); see the module docstring.
 
     ``lr`` is a float or an array broadcasting against the batch shape ``y.shape[:-1]`` (one step
@@ -87,9 +94,16 @@ def spectral_rhs(y: Any, p: int, p_star: int, a: float, b: float, lr: Any, noise
     dq = 4 * g1 * (T * q + 2 * G)
     dqp = 4 * g * (trD * qp - 2 * a * qp * qp)
     if not drift_only:
-        two_eps = (trD**2 + 2 * b * b * p_star - 4 * a * b * s2.sum(-1)
-                   + 2 * a * a * ((q * q).sum(-1) + shape.m * qp * qp) + noise**2)
-        dq = dq + 4 * g1 * g1 * (two_eps[..., None] * q + 4 * T * G + 8 * (b * b * s2 - 2 * a * b * s2 * q + a * a * q**3))
+        two_eps = (
+            trD**2
+            + 2 * b * b * p_star
+            - 4 * a * b * s2.sum(-1)
+            + 2 * a * a * ((q * q).sum(-1) + shape.m * qp * qp)
+            + noise**2
+        )
+        dq = dq + 4 * g1 * g1 * (
+            two_eps[..., None] * q + 4 * T * G + 8 * (b * b * s2 - 2 * a * b * s2 * q + a * a * q**3)
+        )
         dqp = dqp + 4 * g * g * (two_eps * qp - 4 * a * trD * qp * qp + 8 * a * a * qp**3)
     if shape.m == 0:
         dqp = np.zeros_like(dqp)
@@ -130,12 +144,13 @@ _A = [
 _E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
 
 
-def _dopri_step(f, y, k1, h):
-    """One Dormand–Prince step of size h from y with f(y) = k1; returns (y_new, f(y_new), error)."""
+def _dopri_step(f, rows, y, k1, h):
+    """One Dormand–Prince step of size h from y (the states of starts ``rows``) with f(y, rows) = k1;
+    returns (y_new, f(y_new), error)."""
     ks = [k1]
     for i in range(1, 7):
         yi = y + h * sum(c * kj for c, kj in zip(_A[i], ks) if c)
-        ks.append(f(yi))
+        ks.append(f(yi, rows))
     y_new = y + h * sum(c * kj for c, kj in zip(_A[6], ks[:6]) if c)
     err = h * sum(e * kj for e, kj in zip(_E, ks) if e)
     return y_new, ks[6], err
@@ -144,8 +159,7 @@ def _dopri_step(f, y, k1, h):
 def _hermite(y0, f0, y1, f1, h, theta):
     """Cubic Hermite interpolant between (y0, f0) and (y1, f1) at fractions theta (S, 1)."""
     t2, t3 = theta * theta, theta**3
-    return ((2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0
-            + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1)
+    return (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0 + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1
 
 
 def _crossing_fraction(loss, y0, f0, y1, f1, h, level, iterations=30):
@@ -171,9 +185,21 @@ class Crossings:
     settled: np.ndarray | None = None
 
 
-def first_crossing(y0: Any, rhs, loss, level: float, alpha_max: float, *, trace=None, limit: float = np.inf,
-                   rtol: float = 1e-9, atol: float = 1e-13, h0: float = 1e-2, settle: float | None = None,
-                   stop_on_divergence: bool = False) -> Crossings:
+def first_crossing(
+    y0: Any,
+    rhs,
+    loss,
+    level: float,
+    alpha_max: float,
+    *,
+    trace=None,
+    limit: float = np.inf,
+    rtol: float = 1e-9,
+    atol: float = 1e-13,
+    h0: float = 1e-2,
+    settle: float | None = None,
+    stop_on_divergence: bool = False,
+) -> Crossings:
     """Integrate a batch of states and return each one's first crossing of ``loss < level``.
 
     Parameters
@@ -218,7 +244,7 @@ def first_crossing(y0: Any, rhs, loss, level: float, alpha_max: float, *, trace=
     f = rhs(y, live) if live.size else None
     while live.size and t < alpha_max:
         h = min(h, alpha_max - t)
-        y1, f1, err = _dopri_step(lambda z: rhs(z, live), y, f, h)
+        y1, f1, err = _dopri_step(rhs, live, y, f, h)
         scale = atol + rtol * np.maximum(np.abs(y), np.abs(y1))
         with np.errstate(invalid="ignore", over="ignore"):
             e = np.max(np.abs(err) / scale)

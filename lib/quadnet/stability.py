@@ -26,6 +26,7 @@ by several thresholds, in this order of the story:
 the integrator issue from it; :mod:`quadnet.fixed_points` computes the stationary state and its
 stability.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,7 +40,14 @@ import numpy as np
 from . import _validate as v
 from . import spectral_ode as so
 from .theory import (
-    CriticalStepWarning, _basin_g, _critical_g, basin_lr, critical_lr, escape_rate, manifold_critical_lr, plateau,
+    CriticalStepWarning,
+    _basin_g,
+    _critical_g,
+    basin_lr,
+    critical_lr,
+    escape_rate,
+    manifold_critical_lr,
+    plateau,
 )
 
 __all__ = ["StepLimits", "step_limits", "warn_unstable_step"]
@@ -86,8 +94,18 @@ def _diverges_after_escape(lrs, p, p_star, a, b, noise, shape):
         return qj.sum(-1) + sp.m * qp
 
     limit = 30 * max(p * q.max(), (b / a) * p_star, 1.0)  # no stationary state is that large: on its way out
-    out = so.first_crossing(y0, rhs, lambda y: np.full(y.shape[0], np.inf), -np.inf, horizon,
-                            trace=trace, limit=limit, rtol=1e-7, atol=1e-12, settle=1e-9)
+    out = so.first_crossing(
+        y0,
+        rhs,
+        lambda y: np.full(y.shape[0], np.inf),
+        -np.inf,
+        horizon,
+        trace=trace,
+        limit=limit,
+        rtol=1e-7,
+        atol=1e-12,
+        settle=1e-9,
+    )
     return out.diverged
 
 
@@ -210,8 +228,15 @@ def step_limits(p, p_star, a, b, *, q0=1.0, noise=0.0, shape=None) -> StepLimits
     top = (trap if trap is not None else lr_c) * (1 - 1e-9)
     lo = min(lr_m, top) * 0.999 if lr_m is not None else 0.5 * top
     post = _post_escape_lr(p, p_star, a, b, noise, tuple(shape / shape.max()), lo, top)
-    return StepLimits(critical=lr_c, manifold=lr_m, basin=basin_lr(p, p_star, a, b, q0, noise=noise), trap=trap,
-                      post_escape=post, a=a, q0=q0)
+    return StepLimits(
+        critical=lr_c,
+        manifold=lr_m,
+        basin=basin_lr(p, p_star, a, b, q0, noise=noise),
+        trap=trap,
+        post_escape=post,
+        a=a,
+        q0=q0,
+    )
 
 
 def _near_identity(P, xp, tol=0.05):
@@ -219,8 +244,20 @@ def _near_identity(P, xp, tol=0.05):
     return bool(np.all(np.abs(ev - 1) <= tol))
 
 
-def warn_unstable_step(func: str, P: Any, xp: Any, p: int, p_star: int, a: float, b: float, lr: float,
-                       noise: float, *, trQ0: Any = None, stacklevel: int = 3) -> None:
+def warn_unstable_step(
+    func: str,
+    P: Any,
+    xp: Any,
+    p: int,
+    p_star: int,
+    a: float,
+    b: float,
+    lr: float,
+    noise: float,
+    *,
+    trQ0: Any = None,
+    stacklevel: int = 3,
+) -> None:
     """Warn (:class:`~quadnet.CriticalStepWarning`) when the run is expected to diverge.
 
     The rule (P within 5 % of I in every eigenvalue, every batch element; no warning otherwise,
@@ -242,13 +279,20 @@ def warn_unstable_step(func: str, P: Any, xp: Any, p: int, p_star: int, a: float
     if lr > lr_c:
         msg = f"lr = {lr:.6g} is above the critical step γ_c = {lr_c:.6g} {where}: the plateau does not exist"
     elif q0 > 0 and lr > _basin_g(p, b, trP, trP2, noise, a * q0) / a:
-        msg = (f"the start's scale tr Q(0)/p = {q0:.4g} is outside the plateau's basin at lr = {lr:.6g} "
-               f"(the largest stable step from it is {_basin_g(p, b, trP, trP2, noise, a * q0) / a:.6g}) {where}")
+        msg = (
+            f"the start's scale tr Q(0)/p = {q0:.4g} is outside the plateau's basin at lr = {lr:.6g} "
+            f"(the largest stable step from it is {_basin_g(p, b, trP, trP2, noise, a * q0) / a:.6g}) {where}"
+        )
     elif p >= p_star and lr > manifold_critical_lr(p_star, a, b):
         lim = step_limits(p, p_star, a, b, noise=noise)
         if lim.post_escape is not None and lr >= lim.post_escape and (lim.trap is None or lr < lim.trap):
-            msg = (f"lr = {lr:.6g} is at or above the post-escape divergence step {lim.post_escape:.6g} {where}: "
-                   "after the escape the stationary state is unstable (stable range: lr < that step)")
+            msg = (
+                f"lr = {lr:.6g} is at or above the post-escape divergence step {lim.post_escape:.6g} {where}: "
+                "after the escape the stationary state is unstable (stable range: lr < that step)"
+            )
     if msg:
-        warnings.warn(f"{func}: {msg}; the run is expected to diverge (see the trajectory's `diverged`)",
-                      CriticalStepWarning, stacklevel=stacklevel)
+        warnings.warn(
+            f"{func}: {msg}; the run is expected to diverge (see the trajectory's `diverged`)",
+            CriticalStepWarning,
+            stacklevel=stacklevel,
+        )

@@ -8,6 +8,7 @@ construction (a lower-triangular factor with χ² diagonal and Gaussian sub-diag
 overlaps returned have exactly the law of those of :func:`quadnet.init_student` weights, at a cost
 independent of N.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,8 +28,7 @@ def _bartlett(rng: np.random.Generator, R: int, p: int, dof: int) -> np.ndarray:
     return A
 
 
-def gaussian_overlaps(p: int, p_star: int, N: int, replicas: int | None = None, *, q0: float = 1.0,
-                      seed: Any = None):
+def gaussian_overlaps(p: int, p_star: int, N: int, replicas: int | None = None, *, q0: float = 1.0, seed: Any = None):
     """Exact initial overlaps of students with i.i.d. N(0, q0) weights against an orthonormal teacher.
 
     Parameters
@@ -70,8 +70,7 @@ def gaussian_overlaps(p: int, p_star: int, N: int, replicas: int | None = None, 
     return Q0, M0, np.eye(p_star)
 
 
-def informed_overlaps(O: Any, c: float, N: int, replicas: int | None = None, *, q0: float = 1.0,
-                      seed: Any = None):
+def informed_overlaps(O: Any, c: float, N: int, replicas: int | None = None, *, q0: float = 1.0, seed: Any = None):
     """Exact initial overlaps of W(0) = c·O W* + Z, Z i.i.d. N(0, q0), against an orthonormal teacher.
 
     Then M(0) = c O + G/√N and Q(0) = c² O Oᵀ + c (O Gᵀ + G Oᵀ)/√N + Q_Z, where G is the Gaussian
@@ -89,6 +88,13 @@ def informed_overlaps(O: Any, c: float, N: int, replicas: int | None = None, *, 
     Returns
     -------
     (Q0, M0, P) as in :func:`gaussian_overlaps`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Q0, M0, P = informed_overlaps(np.eye(3)[:, :2], 0.5, 10_000, 2, seed=0)
+    >>> np.round(M0[0], 1).tolist()
+    [[0.5, 0.0], [0.0, 0.5], [0.0, 0.0]]
     """
     O = v.finite_array("O", O, np, min_ndim=2)
     if O.ndim != 2:

@@ -7,6 +7,7 @@ the same module (bring it to the host with :func:`quadnet.to_numpy` for plotting
 With W (p × N) the student's and W* (p* × N) the teacher's first-layer weights,
 Q = WWᵀ/N, M = WW*ᵀ/N and P = W*W*ᵀ/N (chapter "The model").
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +20,12 @@ from .backend import array_module, to_numpy
 from .manifold import polar
 
 __all__ = [
-    "norm_per_unit", "scaled_overlap", "teacher_fraction", "distance_to_solution", "polar_deviation", "summarize",
+    "norm_per_unit",
+    "scaled_overlap",
+    "teacher_fraction",
+    "distance_to_solution",
+    "polar_deviation",
+    "summarize",
 ]
 
 
@@ -245,5 +251,8 @@ def summarize(trajectory: Any, N: int) -> dict:
     >>> sorted(s), s["norm"].shape, float(s["overlap"][0])
     (['loss', 'norm', 'overlap'], (2,), 1.4142135623730951)
     """
-    return {"loss": np.asarray(to_numpy(trajectory.loss)), "norm": np.asarray(to_numpy(norm_per_unit(trajectory.Q))),
-            "overlap": np.asarray(to_numpy(scaled_overlap(trajectory.M, N)))}
+    return {
+        "loss": np.asarray(to_numpy(trajectory.loss)),
+        "norm": np.asarray(to_numpy(norm_per_unit(trajectory.Q))),
+        "overlap": np.asarray(to_numpy(scaled_overlap(trajectory.M, N))),
+    }

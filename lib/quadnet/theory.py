@@ -13,6 +13,7 @@ i.e. below g_c, the positive root of 4[(p+4)K − (p+2)B²] g² + 8B g − (p+2)
 teacher has P = I (tr P = tr P² = p*); the private helpers take (tr P, tr P²), so the same
 formulas hold for any teacher on the M = 0 line.
 """
+
 from __future__ import annotations
 
 import math
@@ -320,7 +321,7 @@ def late_time_loss(p, p_star, a, lr=None, alpha=None, *, eta=None):
     Examples
     --------
     >>> round(float(late_time_loss(4, 2, 0.25, eta=0.125, alpha=100.0)), 8)
-    0.00016667
+    0.00013333
     """
     p = v.integer("p", p)
     p_star = v.integer("p_star", p_star)

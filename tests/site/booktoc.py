@@ -1,4 +1,5 @@
 """The documents of _toc.yml, shared by the site and browser checks."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -52,8 +52,13 @@ TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
 EXPLORER = "book/08_explorer"
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
@@ -64,8 +69,12 @@ IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
 
 
 def _chromium() -> str | None:
-    for candidate in (os.environ.get("QUADNET_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("QUADNET_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -95,6 +104,7 @@ def ids(docs):
 
 # ----------------------------------------------------------------------------- fixtures
 
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -120,8 +130,10 @@ def site():
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
-        _unavailable("headless Chromium not found (/usr/bin/chromium): `apt-get install "
-                     "chromium` (Debian), or set QUADNET_CHROMIUM to its path")
+        _unavailable(
+            "headless Chromium not found (/usr/bin/chromium): `apt-get install "
+            "chromium` (Debian), or set QUADNET_CHROMIUM to its path"
+        )
     if sync_playwright is None:
         _unavailable("the playwright package is missing (pip install -r requirements.txt)")
     with sync_playwright() as pw:
@@ -142,8 +154,7 @@ class Visit:
         self.site, self.doc, self.theme = site, doc, theme
         # A first-time reader: nothing in localStorage, so the theme follows the system's
         # light/dark preference (pydata-sphinx-theme's default_mode `auto`, see _config.yml).
-        self.context = browser.new_context(viewport=VIEWPORT, color_scheme=theme,
-                                           service_workers="block")
+        self.context = browser.new_context(viewport=VIEWPORT, color_scheme=theme, service_workers="block")
         self.offsite: list[str] = []
         self.failed: list[str] = []
         self.console: list[str] = []
@@ -155,8 +166,7 @@ class Visit:
         self.page.on("response", self._response)
 
     def _local(self, url: str) -> bool:
-        return url.startswith(self.site + "/") or url == self.site or urlsplit(url).scheme in {
-            "data", "blob", "about"}
+        return url.startswith(self.site + "/") or url == self.site or urlsplit(url).scheme in {"data", "blob", "about"}
 
     def _route(self, route):
         url = route.request.url
@@ -199,15 +209,16 @@ class Visit:
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"
         # from the top, with no focus ring or skip link showing
-        self.page.evaluate("document.activeElement && document.activeElement.blur(); "
-                           "window.scrollTo(0, 0)")
+        self.page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
     def assert_clean(self):
-        problems = ([f"request off 127.0.0.1 (blocked): {u}" for u in self.offsite]
-                    + [f"failed request: {f}" for f in self.failed]
-                    + [f"console error: {c}" for c in self.console])
+        problems = (
+            [f"request off 127.0.0.1 (blocked): {u}" for u in self.offsite]
+            + [f"failed request: {f}" for f in self.failed]
+            + [f"console error: {c}" for c in self.console]
+        )
         assert not problems, f"{self.doc} ({self.theme}):\n  " + "\n  ".join(problems)
 
     def close(self):
@@ -230,8 +241,10 @@ def visit(browser, site):
 
 # ----------------------------------------------------------------------------- helpers
 
-RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\(?:frac|alpha|beta|eta|sum|mathbb|"
-                     r"mathrm|varepsilon|operatorname|top|sqrt|left|right|cdot)\b")
+RAW_TEX = re.compile(
+    r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\(?:frac|alpha|beta|eta|sum|mathbb|"
+    r"mathrm|varepsilon|operatorname|top|sqrt|left|right|cdot)\b"
+)
 
 VISIBLE_TEXT_JS = """() => {
     const skip = 'PRE, CODE, SCRIPT, STYLE, TEXTAREA, MJX-CONTAINER, .cell_input, .highlight';
@@ -277,6 +290,7 @@ def _check_images(doc: str, page) -> list[dict]:
 
 # ----------------------------------------------------------------------------- tests
 
+
 @pytest.mark.parametrize("doc", DOCS, ids=ids(DOCS))
 def test_page_light(visit, doc):
     v = visit(doc)
@@ -302,15 +316,13 @@ def test_page_dark(visit, doc):
     v = visit(doc, theme="dark")
     page = v.open()
     v.screenshot(doc.replace("/", "-") + "-dark")
-    assert page.evaluate("document.documentElement.dataset.theme") == "dark", (
-        f"{doc}: the dark theme did not apply")
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark", f"{doc}: the dark theme did not apply"
     colors = page.evaluate("""() => {
         const el = document.querySelector('article') || document.body;
         const bg = getComputedStyle(document.body).backgroundColor;
         return {bg, fg: getComputedStyle(el).color};
     }""")
-    assert _luminance(colors["bg"]) < 80 and _luminance(colors["fg"]) > 160, (
-        f"{doc}: dark theme not legible: {colors}")
+    assert _luminance(colors["bg"]) < 80 and _luminance(colors["fg"]) > 160, f"{doc}: dark theme not legible: {colors}"
     _check_images(doc, page)
     # Figures keep their white background (house style), so they stay legible on the dark page
     # (the theme dims images a little and frames them). The commonest colour inside each figure
@@ -325,11 +337,12 @@ def test_page_dark(visit, doc):
         w, h = shot.size
         inner = shot.crop((w // 12, h // 12, w - w // 12, h - h // 12)).quantize(colors=8)
         count, index = max(inner.getcolors())
-        background = inner.getpalette()[3 * index: 3 * index + 3]
+        background = inner.getpalette()[3 * index : 3 * index + 3]
         assert sum(background) / 3 >= 170, (
             f"{doc}: figure {n} shows on a dark background in the dark theme (commonest colour "
             f"{background}, {100 * count // (inner.width * inner.height)}% of it); save figures "
-            "with a white facecolor (quadnet.plotting house style)")
+            "with a white facecolor (quadnet.plotting house style)"
+        )
     v.assert_clean()
 
 
@@ -349,8 +362,9 @@ def test_explorer_computes_live(visit):
     root = page.locator("div.qn-explorer")
     assert root.count() == 1, f"{EXPLORER}: no <div class='qn-explorer'> on the static page"
     page.wait_for_function("document.querySelector('.qn-explorer').dataset.qnReady === '1'", timeout=20_000)
-    api = page.evaluate("() => ['odeRhs', 'integrate', 'chain', 'theory'].map("
-                        "k => typeof (window.quadnetExplorer || {})[k])")
+    api = page.evaluate(
+        "() => ['odeRhs', 'integrate', 'chain', 'theory'].map(k => typeof (window.quadnetExplorer || {})[k])"
+    )
     assert api == ["function"] * 4, f"{EXPLORER}: window.quadnetExplorer is incomplete: {api}"
     sliders = root.locator("input[type=range].qn-explorer-slider")
     assert sliders.count() >= 8, f"{EXPLORER}: {sliders.count()} sliders, expected one per control"
@@ -363,8 +377,9 @@ def test_explorer_computes_live(visit):
         slider.focus()
         page.keyboard.press("End" if start != slider.get_attribute("max") else "Home")
         try:
-            page.wait_for_function("n => +document.querySelector('.qn-explorer').dataset.qnRenders > n",
-                                   arg=before, timeout=5_000)
+            page.wait_for_function(
+                "n => +document.querySelector('.qn-explorer').dataset.qnRenders > n", arg=before, timeout=5_000
+            )
         except PlaywrightTimeout:
             pass  # reported just below
         key = slider.get_attribute("data-key")

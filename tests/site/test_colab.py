@@ -14,11 +14,11 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +31,7 @@ from quadnet.book import COLAB_INSTALL  # noqa: E402
 
 # Importable on a fresh Colab runtime without installing anything (top-level module names).
 # cycler and mpl_toolkits come with matplotlib.
-COLAB_SHIPS = {"numpy", "scipy", "matplotlib", "mpl_toolkits", "cycler", "ipywidgets", "tqdm",
-               "IPython", "google"}
+COLAB_SHIPS = {"numpy", "scipy", "matplotlib", "mpl_toolkits", "cycler", "ipywidgets", "tqdm", "IPython", "google"}
 NOT_ON_COLAB = {"myst_nb"}
 
 
@@ -56,8 +55,7 @@ def _code_cells(path: Path) -> list[str]:
 def _distribution_module(requirement: str) -> str:
     """'scikit-learn>=1' -> 'sklearn'-style guess: the import name of a requirement."""
     name = re.split(r"[<>=!~;\[ @]", requirement.strip(), maxsplit=1)[0]
-    return {"pillow": "PIL", "pyyaml": "yaml", "scikit-learn": "sklearn"}.get(
-        name.lower(), name.replace("-", "_"))
+    return {"pillow": "PIL", "pyyaml": "yaml", "scikit-learn": "sklearn"}.get(name.lower(), name.replace("-", "_"))
 
 
 def _installed_by_the_cell() -> set[str]:
@@ -88,8 +86,7 @@ def _imports(tree: ast.AST, skip_guarded: bool = False, skip_functions: bool = F
 
     def visit(node, guarded):
         for child in ast.iter_child_nodes(node):
-            if skip_functions and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                     ast.ClassDef, ast.Lambda)):
+            if skip_functions and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                 continue
             inner = guarded or isinstance(child, (ast.Try, ast.If))
             if isinstance(child, (ast.Import, ast.ImportFrom)):
@@ -125,7 +122,8 @@ def test_first_code_cell_is_the_colab_install_cell(path):
 def test_install_cell_installs_from_this_repository():
     urls = re.findall(r"git\+(\S+?)[\"'@\s]", COLAB_INSTALL + " ")
     assert urls == [REPO_URL], (
-        f"the Colab install cell installs from {urls}, _config.yml's repository.url is {REPO_URL}")
+        f"the Colab install cell installs from {urls}, _config.yml's repository.url is {REPO_URL}"
+    )
     assert 'if "google.colab" in sys.modules:' in COLAB_INSTALL
 
 
@@ -143,16 +141,18 @@ def test_notebook_imports_are_available_on_colab(path):
             for module in (m.split(".")[0] for m in _absolute_modules(node)):
                 where = f"cell {n}, line {node.lineno}: imports {module}"
                 if module in NOT_ON_COLAB:
-                    problems.append(f"{where}, which Colab lacks (use quadnet.book.glue, "
-                                    "which falls back without it)")
+                    problems.append(f"{where}, which Colab lacks (use quadnet.book.glue, which falls back without it)")
                 elif module in ALLOWED or (guarded and module in local):
                     continue
                 elif module in local:
-                    problems.append(f"{where}, a file of the repository that Colab does not "
-                                    "have: import it only behind a check (if/try) with a fallback")
+                    problems.append(
+                        f"{where}, a file of the repository that Colab does not "
+                        "have: import it only behind a check (if/try) with a fallback"
+                    )
                 else:
-                    problems.append(f"{where}, neither standard library, quadnet or its "
-                                    "dependencies, nor shipped by Colab")
+                    problems.append(
+                        f"{where}, neither standard library, quadnet or its dependencies, nor shipped by Colab"
+                    )
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
 
 
@@ -220,11 +220,15 @@ def _package_imports_at_import_time() -> list[tuple[str, str]]:
 def test_quadnet_imports_are_available_on_colab():
     """What importing quadnet (and the submodules the notebooks use) pulls in is on Colab or
     installed with quadnet (pyproject.toml)."""
-    problems = [f"{where}: import {name}" for where, name in _package_imports_at_import_time()
-                if name not in ALLOWED or name in NOT_ON_COLAB]
-    assert not problems, ("`import quadnet` needs packages neither installed with it nor "
-                          "shipped by Colab (guard them with try/except):\n  "
-                          + "\n  ".join(problems))
+    problems = [
+        f"{where}: import {name}"
+        for where, name in _package_imports_at_import_time()
+        if name not in ALLOWED or name in NOT_ON_COLAB
+    ]
+    assert not problems, (
+        "`import quadnet` needs packages neither installed with it nor "
+        "shipped by Colab (guard them with try/except):\n  " + "\n  ".join(problems)
+    )
 
 
 def _colab_links(text: str) -> list[str]:
@@ -244,7 +248,8 @@ def test_launch_buttons_open_the_colab_editions():
     assert branch != CONFIG["repository"].get("branch", "main"), branch
     workflow = (ROOT / ".github" / "workflows" / "publish.yml").read_text(encoding="utf-8")
     assert f"COLAB_BRANCH: {branch}" in workflow, (
-        f"publish.yml does not push the Colab editions to the branch {branch!r}")
+        f"publish.yml does not push the Colab editions to the branch {branch!r}"
+    )
 
 
 @pytest.mark.parametrize("doc", ["README.md", "book/index.md"])

@@ -14,19 +14,18 @@ every one of them against its source notebook and the built site:
 
 The converter's rules are also unit-tested here on small inputs (no build needed).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
-
 from booktoc import toc_docs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +87,11 @@ PARAMS = NOTEBOOK_DOCS or [pytest.param(None, marks=pytest.mark.skip(reason="no 
 def test_every_notebook_chapter_has_a_colab_edition():
     missing = [d for d in NOTEBOOK_DOCS if not (COLAB / f"{d}.ipynb").is_file()]
     assert not missing, f"no Colab edition for {missing} under {COLAB} (run `make book`)"
-    extra = sorted(str(p.relative_to(COLAB).with_suffix("")) for p in COLAB.rglob("*.ipynb")
-                   if str(p.relative_to(COLAB).with_suffix("")) not in NOTEBOOK_DOCS)
+    extra = sorted(
+        str(p.relative_to(COLAB).with_suffix(""))
+        for p in COLAB.rglob("*.ipynb")
+        if str(p.relative_to(COLAB).with_suffix("")) not in NOTEBOOK_DOCS
+    )
     assert not extra, f"Colab editions of documents not in _toc.yml (stale?): {extra}"
 
 
@@ -101,7 +103,7 @@ def test_no_raw_myst_in_markdown(doc):
         outside_code = re.sub(r"^(`{3,}|~{3,})[^\n]*\n.*?^\1\s*$", "", text, flags=re.M | re.S)
         for what, pattern in RAW.items():
             for m in pattern.finditer(outside_code):
-                line = outside_code[:m.start()].count("\n") + 1
+                line = outside_code[: m.start()].count("\n") + 1
                 problems.append(f"Markdown cell {n}, line {line}: raw {what} {m.group(0)!r}")
     assert not problems, f"{doc}:\n  " + "\n  ".join(problems)
 
@@ -143,7 +145,8 @@ def test_glued_numbers_are_filled_in(doc):
                 problems.append(f"cell {index}: {key}:{spec} -> {want!r} not in its Colab cell")
     assert not problems, f"{doc}:\n  " + "\n  ".join(problems)
     assert checked == sum(len(GLUE_TEXT.findall(c.source)) for c in source if c.cell_type == "markdown"), (
-        f"{doc}: some Markdown cells with glue have no Colab counterpart")
+        f"{doc}: some Markdown cells with glue have no Colab counterpart"
+    )
 
 
 def _anchors(doc: str) -> set[str]:
@@ -216,9 +219,11 @@ def test_launch_button_opens_this_colab_edition(doc):
 
 # ------------------------------------------------------------------- executed without myst-nb
 
-BLOCKER = '''raise ImportError("myst_nb is not installed on Colab (tests/site/test_colab_ready.py blocks it)")\n'''
-PROBE = ("try:\n    import myst_nb\nexcept ImportError:\n    pass\n"
-         "else:\n    raise AssertionError('myst_nb importable: the Colab environment is not emulated')")
+BLOCKER = """raise ImportError("myst_nb is not installed on Colab (tests/site/test_colab_ready.py blocks it)")\n"""
+PROBE = (
+    "try:\n    import myst_nb\nexcept ImportError:\n    pass\n"
+    "else:\n    raise AssertionError('myst_nb importable: the Colab environment is not emulated')"
+)
 
 
 def _execute_list() -> list[str]:
@@ -233,8 +238,11 @@ def _execute_list() -> list[str]:
 
 
 @site
-@pytest.mark.parametrize("doc", _execute_list() or [pytest.param(None, marks=pytest.mark.skip(reason="none selected"))],
-                         ids=ids(_execute_list()) or None)
+@pytest.mark.parametrize(
+    "doc",
+    _execute_list() or [pytest.param(None, marks=pytest.mark.skip(reason="none selected"))],
+    ids=ids(_execute_list()) or None,
+)
 def test_runs_without_myst_nb(doc, tmp_path):
     """The Colab edition runs, at the quick profile, in a fresh kernel that cannot import myst_nb,
     in an empty working directory (Colab has none of the repository's files)."""
@@ -249,10 +257,13 @@ def test_runs_without_myst_nb(doc, tmp_path):
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     nb.cells.insert(first_code + 1, nbformat.v4.new_code_cell(PROBE))
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env.update(QUADNET_PROFILE="quick",
-               PYTHONPATH=os.pathsep.join([str(blocker.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
-                                     resources={"metadata": {"path": str(workdir)}})
+    env.update(
+        QUADNET_PROFILE="quick",
+        PYTHONPATH=os.pathsep.join([str(blocker.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    )
+    client = nbclient.NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
     client.execute(env=env)
     texts = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "quadnet: profile=quick" in texts, "the banner did not report the quick profile"
@@ -268,10 +279,14 @@ def _ctx(**kw) -> cm.Context:
         "eq-y": cm.Target("book/a", "equation-eq-y", "(3)", "(3)"),
         "ex-1": cm.Target("book/a", "ex-1", "Exercise 1", "Exercise 1"),
     }
-    base = dict(docname="book/a", site_url="https://example.org/book/", labels=labels,
-                titles={"book/a": "1. Chapter A", "book/bibliography": "Bibliography", "book/b": "2. B"},
-                glue={"x": {"data": {"text/plain": "0.123456"}}, "n": {"data": {"text/plain": "200"}}},
-                citations={"k1": ("Bocchi et al.", "2026"), "k2": ("Saad and Solla", "1995")})
+    base = dict(
+        docname="book/a",
+        site_url="https://example.org/book/",
+        labels=labels,
+        titles={"book/a": "1. Chapter A", "book/bibliography": "Bibliography", "book/b": "2. B"},
+        glue={"x": {"data": {"text/plain": "0.123456"}}, "n": {"data": {"text/plain": "200"}}},
+        citations={"k1": ("Bocchi et al.", "2026"), "k2": ("Saad and Solla", "1995")},
+    )
     base.update(kw)
     return cm.Context(**base)
 
@@ -330,20 +345,26 @@ def test_plain_code_blocks_are_left_alone():
 
 
 def test_gated_solution_spans_cells_and_collapses_its_code():
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(COLAB_INSTALL),
-        nbformat.v4.new_markdown_cell("```{exercise} Predict, then run: x\n:label: ex-1\nDo it.\n```\n\n"
-                                      "````{solution-start} ex-1\n:class: dropdown\n````\nHere is how."),
-        nbformat.v4.new_code_cell("assert 1 + 1 == 2"),
-        nbformat.v4.new_markdown_cell("More of the solution.\n\n````{solution-end}\n````\n\nAfter it."),
-        nbformat.v4.new_code_cell("print('not a solution')"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(COLAB_INSTALL),
+            nbformat.v4.new_markdown_cell(
+                "```{exercise} Predict, then run: x\n:label: ex-1\nDo it.\n```\n\n"
+                "````{solution-start} ex-1\n:class: dropdown\n````\nHere is how."
+            ),
+            nbformat.v4.new_code_cell("assert 1 + 1 == 2"),
+            nbformat.v4.new_markdown_cell("More of the solution.\n\n````{solution-end}\n````\n\nAfter it."),
+            nbformat.v4.new_code_cell("print('not a solution')"),
+        ]
+    )
     out = cm.convert_notebook(nb, _ctx())
     md = [c.source for c in out.cells if c.cell_type == "markdown"]
     assert md[0].startswith("> **Exercise 1 — Predict, then run: x**")
     assert "<details>\n<summary><b>Solution to Exercise 1</b> (click to show)</summary>\n\nHere is how." in md[0]
-    assert md[1] == ("<details>\n<summary><b>Solution to Exercise 1</b> (continued)</summary>\n\n"
-                     "More of the solution.\n\n</details>\n\nAfter it.")
+    assert md[1] == (
+        "<details>\n<summary><b>Solution to Exercise 1</b> (continued)</summary>\n\n"
+        "More of the solution.\n\n</details>\n\nAfter it."
+    )
     code = [c for c in out.cells if c.cell_type == "code"]
     assert code[1].metadata["cellView"] == "form" and code[1].source.startswith("#@title Solution to Exercise 1")
     assert "cellView" not in code[2].metadata and code[2].source == "print('not a solution')"

@@ -20,6 +20,7 @@ off 127.0.0.1. The API tests need only the JavaScript sources; the page tests ne
 ``make uplot`` (they skip without it on a developer machine, and fail under CI). The same page
 inside the built book is checked by tests/site/test_browser.py.
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,6 +53,7 @@ ALPHA_FAMILY = 1e-3
 
 # ----------------------------------------------------------------------------- fixtures
 
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -65,7 +67,9 @@ def served(tmp_path_factory):
     for f in SOURCES.iterdir():
         shutil.copy(f, site / f.name)
     head = "<!doctype html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'><title>{}</title></head>"
-    (site / "core.html").write_text(head.format("core") + "<body><script src='qn-explorer-core.js'></script></body></html>")
+    (site / "core.html").write_text(
+        head.format("core") + "<body><script src='qn-explorer-core.js'></script></body></html>"
+    )
     if (UPLOT / "uPlot.iife.min.js").is_file():
         shutil.copytree(UPLOT, site / "uplot")
         body = f"<body style='max-width: 1000px; margin: auto'>{static_explorer_html(static='./')}</body></html>"
@@ -159,8 +163,12 @@ def _m(x):
 
 def _arr(x):
     """A JSON-ish list from the page (null for NaN inside nested arrays) as a float array."""
-    return np.array([[np.nan if v is None else v for v in row] for row in x] if x and isinstance(x[0], list)
-                    else [np.nan if v is None else v for v in x], dtype=float)
+    return np.array(
+        [[np.nan if v is None else v for v in row] for row in x]
+        if x and isinstance(x[0], list)
+        else [np.nan if v is None else v for v in x],
+        dtype=float,
+    )
 
 
 def _point(rng, p, ps):
@@ -172,6 +180,7 @@ def _point(rng, p, ps):
 
 
 # ----------------------------------------------------------------------------- the numerics
+
 
 def test_odeRhs_matches_ode_rhs(core):
     rng = np.random.default_rng(1)
@@ -191,18 +200,27 @@ def test_odeRhs_matches_ode_rhs(core):
 
 def test_odeRhs_rejects_bad_input(core):
     Q, M, P = np.eye(2), np.zeros((2, 1)), np.eye(1)
-    for args, word in [((_m(Q), _m(M), _m(P), -1, 1, 0.1, 0), "a"),
-                       ((_m(Q), _m(M), _m(P), 1, 1, 0, 0), "lr"),
-                       ((_m(Q), _m(np.ones((2, 1)) * 5), _m(P), 1, 1, 0.1, 0), "semidefinite"),
-                       ((_m(Q), _m(M), [[1, 2]], 1, 1, 0.1, 0), "P")]:
-        msg = core.page.evaluate("""(args) => { try { quadnetExplorer.odeRhs(...args); return null; }
-                                     catch (e) { return e.name + ': ' + e.message; } }""", list(args))
+    for args, word in [
+        ((_m(Q), _m(M), _m(P), -1, 1, 0.1, 0), "a"),
+        ((_m(Q), _m(M), _m(P), 1, 1, 0, 0), "lr"),
+        ((_m(Q), _m(np.ones((2, 1)) * 5), _m(P), 1, 1, 0.1, 0), "semidefinite"),
+        ((_m(Q), _m(M), [[1, 2]], 1, 1, 0.1, 0), "P"),
+    ]:
+        msg = core.page.evaluate(
+            """(args) => { try { quadnetExplorer.odeRhs(...args); return null; }
+                                     catch (e) { return e.name + ': ' + e.message; } }""",
+            list(args),
+        )
         assert msg is not None and word in msg, f"bad input {args} gave {msg!r}"
 
 
 INTEGRATE_CASES = [  # p, p*, η, σ, q0, α_max: escape to the manifold, p < p*, noise, divergences
-    (4, 2, 0.125, 0.0, 1.0, 200), (3, 1, 0.1, 0.3, 1.0, 500), (2, 3, 0.05, 0.1, 0.5, 1000),
-    (8, 4, 0.2, 0.2, 1.0, 300), (2, 1, 0.2, 0.0, 1.0, 100), (4, 2, 0.5, 0.0, 1.0, 50),
+    (4, 2, 0.125, 0.0, 1.0, 200),
+    (3, 1, 0.1, 0.3, 1.0, 500),
+    (2, 3, 0.05, 0.1, 0.5, 1000),
+    (8, 4, 0.2, 0.2, 1.0, 300),
+    (2, 1, 0.2, 0.0, 1.0, 100),
+    (4, 2, 0.5, 0.0, 1.0, 50),
 ]
 
 
@@ -236,7 +254,9 @@ def _ks_family(x, y, times):
 
 
 CHAIN_CASES = [  # p, p*, N, q0, η, σ, start: Gaussian start or the plateau's M = 0 (noise-seeded)
-    (2, 1, 40, 1.0, 0.05, 0.3, "gaussian"), (1, 2, 30, 0.5, 0.1, 0.0, "M=0"), (3, 3, 50, 1.0, 0.08, 0.2, "gaussian"),
+    (2, 1, 40, 1.0, 0.05, 0.3, "gaussian"),
+    (1, 2, 30, 0.5, 0.1, 0.0, "M=0"),
+    (3, 3, 50, 1.0, 0.08, 0.2, "gaussian"),
 ]
 
 
@@ -254,8 +274,19 @@ def test_chain_has_the_law_of_sgd_overlaps(core, case):
     alphas = [0.0, 1.0, 2.0, 4.0, 8.0]
     js = _arr(core.call("chain", _m(Q0), _m(M0), _m(P), N, a, b, lr, noise, alphas, R, 7)["loss"])
     js2n = _arr(core.call("chain", _m(Q0), _m(M0), _m(P), 2 * N, a, b, lr, noise, alphas, R, 7)["loss"])
-    run = sgd_overlaps(np.repeat(Q0[None], R, 0), np.repeat(M0[None], R, 0), P, N, a, b, lr, np.array(alphas),
-                       noise=noise, seed=11, method="numpy")
+    run = sgd_overlaps(
+        np.repeat(Q0[None], R, 0),
+        np.repeat(M0[None], R, 0),
+        P,
+        N,
+        a,
+        b,
+        lr,
+        np.array(alphas),
+        noise=noise,
+        seed=11,
+        method="numpy",
+    )
     py = np.asarray(run.loss).T
     assert js.shape == py.shape == (R, len(alphas))
     np.testing.assert_allclose(js[:, 0], py[:, 0], rtol=1e-12)
@@ -277,11 +308,13 @@ def test_chain_is_deterministic_per_replica(core):
 def test_chain_job_stops_at_its_step_cap(core):
     """The page's chain job (the worker's unit of work) stops each replica at job.maxSteps."""
     Q0, M0, P = starts.gaussian_overlaps(2, 1, 100, seed=2)
-    msgs = core.page.evaluate("""([C0]) => { const I = quadnetExplorer.internal;
+    msgs = core.page.evaluate(
+        """([C0]) => { const I = quadnetExplorer.internal;
         const job = new I.ChainJob({id: 1, C0, p: 2, ps: 1, N: 100, a: 0.5, b: 1, lr: 0.2, noise: 0,
                                     alphas: [0, 1, 2, 3, 4], replicas: 2, seed: 1, O0: null, maxSteps: 250});
         const out = []; let m; while ((m = job.work(performance.now() + 1000)) !== null) out.push(m); return out; }""",
-                              [np.block([[Q0, M0], [M0.T, P]]).ravel().tolist()])
+        [np.block([[Q0, M0], [M0.T, P]]).ravel().tolist()],
+    )
     last = [m for m in msgs if m["done"]]
     assert len(last) == 2 and all(m["capped"] and m["alphaReached"] == 2.5 for m in last)
     loss = _arr(last[0]["stats"]["loss"])
@@ -301,8 +334,13 @@ def test_random_numbers_have_their_laws(core):
     assert 0 < min(draws["u"]) and max(draws["u"]) < 1
 
 
-THEORY_CASES = [(p, ps, a, b, f, s) for p, ps in [(1, 1), (4, 2), (2, 5), (8, 3)]
-                for a, b in [(1 / p, 1 / ps), (0.7, 1.3)] for f in (0.2, 0.9) for s in (0.0, 0.3)]
+THEORY_CASES = [
+    (p, ps, a, b, f, s)
+    for p, ps in [(1, 1), (4, 2), (2, 5), (8, 3)]
+    for a, b in [(1 / p, 1 / ps), (0.7, 1.3)]
+    for f in (0.2, 0.9)
+    for s in (0.0, 0.3)
+]
 
 
 def test_theory_matches_package(core):
@@ -311,15 +349,20 @@ def test_theory_matches_package(core):
         lr = frac * qn.critical_lr(p, ps, a, b, noise=noise)
         got = core.call("theory", p, ps, a, b, lr, noise)
         pl = qn.plateau(p, ps, a, b, lr, noise=noise)
-        ref = dict(plateauLoss=pl.loss, plateauQ=pl.q, criticalLr=qn.critical_lr(p, ps, a, b, noise=noise),
-                   manifoldCriticalLr=qn.manifold_critical_lr(ps, a, b),
-                   escapeRate=qn.escape_rate(p, ps, a, b, lr, noise=noise))
+        ref = dict(
+            plateauLoss=pl.loss,
+            plateauQ=pl.q,
+            criticalLr=qn.critical_lr(p, ps, a, b, noise=noise),
+            manifoldCriticalLr=qn.manifold_critical_lr(ps, a, b),
+            escapeRate=qn.escape_rate(p, ps, a, b, lr, noise=noise),
+        )
         for key, val in ref.items():
             worst = max(worst, abs(got[key] - val) / abs(val))
         # the plateau is a fixed point of the JS right-hand side (a check that does not go
         # through the closed form): |dQ| ≤ 1e-12 relative to the size of its terms
-        rhs = core.call("odeRhs", _m(got["plateauQ"] * np.eye(p)), _m(np.zeros((p, ps))), _m(np.eye(ps)),
-                        a, b, lr, noise)
+        rhs = core.call(
+            "odeRhs", _m(got["plateauQ"] * np.eye(p)), _m(np.zeros((p, ps))), _m(np.eye(ps)), a, b, lr, noise
+        )
         scale = 4 * a * lr * got["plateauQ"] * (b * ps + a * p * got["plateauQ"])
         assert np.max(np.abs(rhs["dQ"])) <= 1e-12 * scale
     assert worst <= 1e-10, f"theory differs from the package by {worst:.3g} (relative)"
@@ -329,10 +372,19 @@ def test_theory_matches_package(core):
 
 # ----------------------------------------------------------------------------- escape time (chapter 4)
 
+
 def _E(q, p, ps, a, b, s2):
     B1, B2 = b * (ps - 1), a * q * (p - 1)
-    return (15 * b * b - 18 * a * b * q + 15 * a * a * q * q + 2 * (3 * b - 3 * a * q) * (B1 - B2)
-            + 2 * b * b * (ps - 1) + 2 * a * a * q * q * (p - 1) + (B1 - B2) ** 2 + s2)
+    return (
+        15 * b * b
+        - 18 * a * b * q
+        + 15 * a * a * q * q
+        + 2 * (3 * b - 3 * a * q) * (B1 - B2)
+        + 2 * b * b * (ps - 1)
+        + 2 * a * a * q * q * (p - 1)
+        + (B1 - B2) ** 2
+        + s2
+    )
 
 
 def test_noise_source_by_monte_carlo():
@@ -352,15 +404,18 @@ def _reduced_rhs(y, p, ps, a, b, lr, s2):
     """The reduced ODE of the singular values (chapter 4), written independently of the JS."""
     k = min(p, ps)
     g = a * lr
-    s, q = y[:k], y[k:2 * k]
-    qp = y[2 * k:] if p > k else np.zeros(0)
+    s, q = y[:k], y[k : 2 * k]
+    qp = y[2 * k :] if p > k else np.zeros(0)
     trD = b * ps - a * (q.sum() + (p - k) * qp.sum())
     eps0 = 0.5 * trD**2 + b * b * ps - 2 * a * b * np.sum(s**2) + a * a * (np.sum(q**2) + (p - k) * np.sum(qp**2))
     G = b * s**2 - a * q**2
     ds = 2 * g * (trD * s + 2 * (b * s - a * q * s))
-    dq = 4 * g * (trD * q + 2 * G) + 4 * g * g * ((2 * eps0 + s2) * q + 4 * trD * G
-                                                  + 8 * (b * b * s**2 - 2 * a * b * s**2 * q + a * a * q**3))
-    dqp = 4 * g * (trD * qp - 2 * a * qp**2) + 4 * g * g * ((2 * eps0 + s2) * qp - 4 * a * trD * qp**2 + 8 * a * a * qp**3)
+    dq = 4 * g * (trD * q + 2 * G) + 4 * g * g * (
+        (2 * eps0 + s2) * q + 4 * trD * G + 8 * (b * b * s**2 - 2 * a * b * s**2 * q + a * a * q**3)
+    )
+    dqp = 4 * g * (trD * qp - 2 * a * qp**2) + 4 * g * g * (
+        (2 * eps0 + s2) * qp - 4 * a * trD * qp**2 + 8 * a * a * qp**3
+    )
     return np.concatenate([ds, dq, dqp]), eps0 + 0.5 * s2
 
 
@@ -371,7 +426,9 @@ def _kappa(p, ps, a, b, lr, noise, q0):
         q = y[0]
         trD = b * ps - a * p * q
         eps0 = 0.5 * trD**2 + b * b * ps + a * a * p * q * q
-        dq = 4 * g * (trD * q - 2 * a * q * q) + 4 * g * g * ((2 * eps0 + s2) * q - 4 * a * trD * q * q + 8 * a * a * q**3)
+        dq = 4 * g * (trD * q - 2 * a * q * q) + 4 * g * g * (
+            (2 * eps0 + s2) * q - 4 * a * trD * q * q + 8 * a * a * q**3
+        )
         r = 2 * g * (b * ps - a * p * q + 2 * b - 2 * a * q)
         return [dq, r, 4 * g * g * q * _E(q, p, ps, a, b, s2) * math.exp(-2 * y[1])]
 
@@ -388,13 +445,24 @@ def _escape(p, ps, a, b, lr, noise, N, q0, G, kappa):
     level = 0.5 * noise**2 + 0.5 * (pl.loss - 0.5 * noise**2)
     event = lambda t, y: _reduced_rhs(y, p, ps, a, b, lr, noise**2)[1] - level  # noqa: E731
     event.terminal, event.direction = True, -1
-    sol = solve_ivp(lambda t, y: _reduced_rhs(y, p, ps, a, b, lr, noise**2)[0], (0, 1e5), y0, events=event,
-                    rtol=1e-11, atol=1e-14, method="DOP853")
+    sol = solve_ivp(
+        lambda t, y: _reduced_rhs(y, p, ps, a, b, lr, noise**2)[0],
+        (0, 1e5),
+        y0,
+        events=event,
+        rtol=1e-11,
+        atol=1e-14,
+        method="DOP853",
+    )
     return sol.t_events[0][0], y0
 
 
-ESCAPE_CASES = [(4, 2, 0.125, 0.0, 1.0, 10_000), (3, 1, 0.1, 0.3, 0.3, 10_000), (2, 3, 0.05, 0.1, 3.0, 1000),
-                (8, 2, 0.125, 0.0, 1.0, 100_000)]
+ESCAPE_CASES = [
+    (4, 2, 0.125, 0.0, 1.0, 10_000),
+    (3, 1, 0.1, 0.3, 0.3, 10_000),
+    (2, 3, 0.05, 0.1, 3.0, 1000),
+    (8, 2, 0.125, 0.0, 1.0, 100_000),
+]
 
 
 @pytest.mark.parametrize("case", ESCAPE_CASES, ids=[str(c) for c in ESCAPE_CASES])
@@ -412,16 +480,26 @@ def test_escape_time_matches_reduced_ode(core, case):
     M0 = math.sqrt((q0 + kappa) / N) * G
     al = np.linspace(0, 1.5 * t_ref, 61)
     full = qn.integrate_ode(q0 * np.eye(p), M0, np.eye(ps), a, b, lr, al, noise=noise, rtol=1e-11, atol=1e-14)
-    red = solve_ivp(lambda t, y: _reduced_rhs(y, p, ps, a, b, lr, noise**2)[0], (0, al[-1]), y0, t_eval=al,
-                    rtol=1e-11, atol=1e-14, method="DOP853")
+    red = solve_ivp(
+        lambda t, y: _reduced_rhs(y, p, ps, a, b, lr, noise**2)[0],
+        (0, al[-1]),
+        y0,
+        t_eval=al,
+        rtol=1e-11,
+        atol=1e-14,
+        method="DOP853",
+    )
     red_loss = [_reduced_rhs(y, p, ps, a, b, lr, noise**2)[1] for y in red.y.T]
     np.testing.assert_allclose(full.loss, red_loss, rtol=1e-6)
     mean = core.call("escapeTime", p, ps, a, b, lr, noise, N, q0, 8, 1)
     assert len(mean["times"]) == 8 and mean["mean"] == pytest.approx(np.mean(mean["times"]), rel=1e-12)
 
 
-@pytest.mark.skipif(not hasattr(qn, "escape_time_law"), reason="quadnet.escape_time_law not in this package yet "
-                    "(issue 10); the JS prediction is checked against the reduced ODE above")
+@pytest.mark.skipif(
+    not hasattr(qn, "escape_time_law"),
+    reason="quadnet.escape_time_law not in this package yet "
+    "(issue 10); the JS prediction is checked against the reduced ODE above",
+)
 def test_escape_time_matches_package_prediction(core):
     """MARKED: compares the page's predicted mean escape time with quadnet.escape_time_estimate
     once the package has the noise-seeded prediction (escape_time_law, issue 10). Both average
@@ -441,6 +519,7 @@ def test_escape_time_matches_package_prediction(core):
 
 
 # ----------------------------------------------------------------------------- the page
+
 
 def _data(page):
     return page.evaluate("({...document.querySelector('.qn-explorer').dataset})")
@@ -575,8 +654,10 @@ def test_opened_as_a_file_computes_on_the_page(browser, served, tmp_path):
     for f in SOURCES.iterdir():
         shutil.copy(f, tmp_path / f.name)
     shutil.copytree(UPLOT, tmp_path / "uplot")
-    (tmp_path / "index.html").write_text("<!doctype html><html><head><meta charset='utf-8'><title>file</title></head>"
-                                         f"<body>{static_explorer_html(static='./')}</body></html>")
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>file</title></head>"
+        f"<body>{static_explorer_html(static='./')}</body></html>"
+    )
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -614,8 +695,12 @@ def test_themes(explorer_page, theme):
     # axis colour (the text colour), and the ODE line is there
     axis = page.evaluate("""() => { const ex = quadnetExplorer.explorers[0];
         return ex.charts.loss.u.axes[0].stroke(ex.charts.loss.u); }""")
-    assert axis.lower() == page.evaluate("getComputedStyle(document.querySelector('.qn-explorer'))"
-                                         ".getPropertyValue('--qn-fg').trim()").lower()
+    assert (
+        axis.lower()
+        == page.evaluate(
+            "getComputedStyle(document.querySelector('.qn-explorer')).getPropertyValue('--qn-fg').trim()"
+        ).lower()
+    )
     drawn = page.evaluate("""() => { const c = document.querySelector('.qn-explorer-plot[data-plot=loss] canvas');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
         for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n / (d.length / 4); }""")

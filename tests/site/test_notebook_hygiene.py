@@ -24,7 +24,10 @@ def _tracked_notebooks() -> set[Path]:
     try:
         out = subprocess.run(
             ["git", "ls-files", "--", "book/*.ipynb"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return set()
@@ -38,9 +41,7 @@ def _notebooks() -> list[Path]:
 
 NOTEBOOKS = _notebooks()
 NO_NOTEBOOK = pytest.mark.skipif(not NOTEBOOKS, reason="no notebook in book/ yet")
-PARAMS = NOTEBOOKS or [
-    pytest.param(None, marks=pytest.mark.skip(reason="no notebook in book/ yet"))
-]
+PARAMS = NOTEBOOKS or [pytest.param(None, marks=pytest.mark.skip(reason="no notebook in book/ yet"))]
 
 
 def _id(path: Path | None) -> str:
@@ -72,8 +73,7 @@ def _toc_files() -> list[str]:
                 walk(item)
 
     walk({k: v for k, v in toc.items() if k != "root"})
-    return [str(Path(f).with_suffix("")) if Path(f).suffix in {".ipynb", ".md"} else f
-            for f in files]
+    return [str(Path(f).with_suffix("")) if Path(f).suffix in {".ipynb", ".md"} else f for f in files]
 
 
 @pytest.mark.parametrize("path", PARAMS, ids=_id)
@@ -87,7 +87,8 @@ def test_valid_nbformat_v4(path):
 def test_committed_without_outputs(path):
     nb = _read(path)
     dirty = [
-        i for i, cell in enumerate(nb.cells)
+        i
+        for i, cell in enumerate(nb.cells)
         if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
     ]
     assert not dirty, (
@@ -123,7 +124,8 @@ def test_every_notebook_in_toc():
 @NO_NOTEBOOK
 def test_every_toc_entry_exists():
     absent = [
-        entry for entry in _toc_files()
+        entry
+        for entry in _toc_files()
         if not any((ROOT / f"{entry}{suffix}").is_file() for suffix in (".ipynb", ".md"))
     ]
     assert not absent, f"_toc.yml entries with no .ipynb or .md file: {absent}"

@@ -7,6 +7,7 @@ mathematics and no MyST role, directive or target. Code keeps its own characters
 label such as ``r"$\\theta$"`` is code, not raw mathematics): text set in the monospace font is
 told apart with ``pdftohtml -xml``, which reports each run of text with its font.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from booktoc import toc_docs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +94,11 @@ def test_every_title_is_in_the_pdf(doc):
 def _site_figures() -> int:
     """Figures on the built site's pages (images under _images/, the executed cells' outputs)."""
     html = ROOT / "_build" / "html"
-    return sum(len(re.findall(r'<img[^>]*src="[^"]*_images/', (html / f"{doc}.html").read_text(encoding="utf-8")))
-               for doc in toc_docs() if (html / f"{doc}.html").is_file())
+    return sum(
+        len(re.findall(r'<img[^>]*src="[^"]*_images/', (html / f"{doc}.html").read_text(encoding="utf-8")))
+        for doc in toc_docs()
+        if (html / f"{doc}.html").is_file()
+    )
 
 
 def test_figures_are_embedded():
@@ -113,7 +116,9 @@ def _prose() -> str:
     """The PDF's text outside the monospace font (code cells, their outputs, inline code)."""
     xml = _run("pdftohtml", "-xml", "-i", "-q", "-stdout", "-enc", "UTF-8", str(PDF))
     root = ET.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", xml))
-    mono = {f.get("id") for f in root.iter("fontspec") if re.search(r"mono|courier|typewriter", f.get("family", ""), re.I)}
+    mono = {
+        f.get("id") for f in root.iter("fontspec") if re.search(r"mono|courier|typewriter", f.get("family", ""), re.I)
+    }
     assert mono, "no monospace font found in the PDF: cannot tell code from prose"
     lines = ["".join(t.itertext()) for t in root.iter("text") if t.get("font") not in mono]
     assert len(lines) > 100, "hardly any prose read from the PDF"
@@ -132,8 +137,7 @@ RAW = {
 @pytest.mark.parametrize("what", RAW, ids=list(RAW))
 def test_no_raw_markup_in_the_prose(what):
     prose = _prose()
-    hits = [prose[max(0, m.start() - 40):m.end() + 40].replace("\n", " ")
-            for m in RAW[what].finditer(prose)]
+    hits = [prose[max(0, m.start() - 40) : m.end() + 40].replace("\n", " ") for m in RAW[what].finditer(prose)]
     assert not hits, f"raw {what} in the PDF's prose ({len(hits)}), e.g. {hits[:5]}"
 
 
@@ -160,7 +164,8 @@ def test_exercises_are_in_and_solutions_are_out():
     assert n_ex == 0 or numbered, "no numbered exercise in the PDF"
     flat = re.sub(r"\s+", " ", text)
     assert flat.count("Solution: on the book's site") == n_sol, (
-        f"{n_sol} solutions in the sources: each should be replaced by a pointer to the site")
+        f"{n_sol} solutions in the sources: each should be replaced by a pointer to the site"
+    )
 
 
 def test_bibliography_lists_every_entry():
@@ -168,6 +173,5 @@ def test_bibliography_lists_every_entry():
 
     text = _norm(_text())
     entries = parse_file(str(ROOT / "references.bib")).entries
-    missing = [key for key, e in entries.items()
-               if _norm(re.sub(r"[{}]", "", e.fields.get("title", ""))) not in text]
+    missing = [key for key, e in entries.items() if _norm(re.sub(r"[{}]", "", e.fields.get("title", ""))) not in text]
     assert not missing, f"bibliography entries missing from the PDF: {missing}"

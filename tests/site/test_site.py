@@ -41,6 +41,7 @@ def _built_site():
 
 # ----------------------------------------------------------------------------- the pages
 
+
 def source(doc: str) -> Path | None:
     for suffix in (".ipynb", ".md"):
         if (ROOT / f"{doc}{suffix}").is_file():
@@ -102,6 +103,7 @@ def ids(docs):
 
 # ----------------------------------------------------------------------------- the checks
 
+
 @pytest.mark.parametrize("doc", DOCS, ids=ids(DOCS))
 def test_toc_page_built(doc):
     path = html_path(doc)
@@ -156,8 +158,12 @@ def test_notebook_figures_have_alt_text(doc):
     for img in article(doc).select(".cell_output img, figure img"):
         alt = (img.get("alt") or "").strip()
         src = img.get("src", "")
-        if not alt or alt == src or alt == posixpath.basename(src) or re.search(
-                r"\.(png|jpe?g|svg|gif|webp)$", alt, re.I):
+        if (
+            not alt
+            or alt == src
+            or alt == posixpath.basename(src)
+            or re.search(r"\.(png|jpe?g|svg|gif|webp)$", alt, re.I)
+        ):
             bad.append(src[:80])
     assert not bad, (
         f"{doc}: figures without alt text: {bad}. Set it in the cell metadata, e.g. "
@@ -205,8 +211,11 @@ def test_colab_launch_config():
 
 @pytest.mark.parametrize("doc", NOTEBOOK_DOCS, ids=ids(NOTEBOOK_DOCS))
 def test_colab_link_points_to_this_notebook(doc):
-    links = {a["href"] for a in soup(doc).find_all("a", href=True)
-             if a["href"].startswith("https://colab.research.google.com/")}
+    links = {
+        a["href"]
+        for a in soup(doc).find_all("a", href=True)
+        if a["href"].startswith("https://colab.research.google.com/")
+    }
     expected = _colab_url(doc)
     assert links, f"{doc}: no Colab launch link on the page"
     assert links == {expected}, f"{doc}: Colab links {sorted(links)}, expected {expected}"
@@ -223,13 +232,15 @@ def test_source_download(doc):
     assert all(not is_remote(h) for h in links), f"{doc}: remote download link {links}"
     target = local_target(page, links[0])
     assert target is not None and target.name == Path(doc).name + suffix, (
-        f"{doc}: download link {links[0]} is not the {suffix} source")
+        f"{doc}: download link {links[0]} is not the {suffix} source"
+    )
     assert target.is_file() and target.stat().st_size > 0, f"{doc}: {links[0]} missing on the site"
     if suffix == ".ipynb":
         nb = nbformat.reads(target.read_text(encoding="utf-8"), as_version=4)
         assert nb.cells, f"{doc}: downloaded notebook has no cells"
         assert "google.colab" in "".join(c.source for c in nb.cells if c.cell_type == "code"), (
-            f"{doc}: downloaded notebook lacks the Colab install cell")
+            f"{doc}: downloaded notebook lacks the Colab install cell"
+        )
 
 
 def _bib_entries() -> set[str]:
@@ -249,8 +260,7 @@ def test_bibliography_page_lists_entries():
         cites = article(doc).select(".citation")
         assert cites, f"{doc}: bibliography page has no entries"
         if ":all:" in source(doc).read_text("utf-8"):
-            assert len(cites) == len(entries), (
-                f"{doc}: {len(cites)} entries shown, {len(entries)} in the .bib files")
+            assert len(cites) == len(entries), f"{doc}: {len(cites)} entries shown, {len(entries)} in the .bib files"
         for cite in cites:
             assert cite.get_text(strip=True), f"{doc}: empty bibliography entry"
 
@@ -275,10 +285,8 @@ def test_local_links_resolve(doc):
             continue
         if fragment and target.suffix == ".html" and target.is_relative_to(HTML):
             rel = target.relative_to(HTML).with_suffix("").as_posix()
-            other = soup(rel) if rel in DOCS else BeautifulSoup(
-                target.read_text(encoding="utf-8"), "html.parser")
-            if other.find(id=unquote(fragment)) is None and other.find(
-                    attrs={"name": unquote(fragment)}) is None:
+            other = soup(rel) if rel in DOCS else BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser")
+            if other.find(id=unquote(fragment)) is None and other.find(attrs={"name": unquote(fragment)}) is None:
                 broken.append(href)
     assert not broken, f"{doc}: links to missing files or anchors: {broken}"
 
@@ -292,9 +300,17 @@ def test_no_remote_scripts_or_styles():
     remote = []
     for path in _all_html():
         page = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
-        for tag, attr in (("script", "src"), ("link", "href"), ("img", "src"),
-                          ("iframe", "src"), ("source", "src"), ("video", "src"),
-                          ("audio", "src"), ("embed", "src"), ("object", "data")):
+        for tag, attr in (
+            ("script", "src"),
+            ("link", "href"),
+            ("img", "src"),
+            ("iframe", "src"),
+            ("source", "src"),
+            ("video", "src"),
+            ("audio", "src"),
+            ("embed", "src"),
+            ("object", "data"),
+        ):
             for node in page.find_all(tag):
                 url = node.get(attr)
                 if tag == "link" and set(node.get("rel") or []) & {"canonical", "alternate"}:
@@ -312,8 +328,7 @@ def test_no_remote_urls_in_stylesheets():
     remote = []
     for css in sorted((HTML / "_static").rglob("*.css")):
         text = css.read_text(encoding="utf-8", errors="replace")
-        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(
-                r"@import\s+['\"]([^'\"]+)", text):
+        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s+['\"]([^'\"]+)", text):
             if is_remote(url):
                 remote.append(f"{css.relative_to(HTML)}: {url}")
     assert not remote, "stylesheets that load from other hosts:\n  " + "\n  ".join(remote)
@@ -322,7 +337,8 @@ def test_no_remote_urls_in_stylesheets():
 def test_mathjax_served_locally():
     script = HTML / "_static" / "mathjax" / "tex-mml-chtml.js"
     assert script.is_file() and script.stat().st_size > 100_000, (
-        "_static/mathjax/tex-mml-chtml.js missing: `make book` fetches MathJax (make mathjax)")
+        "_static/mathjax/tex-mml-chtml.js missing: `make book` fetches MathJax (make mathjax)"
+    )
     fonts = list((HTML / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     assert len(fonts) > 10, "MathJax CHTML fonts missing from _static/mathjax"
     with_math = 0
@@ -339,7 +355,6 @@ def test_mathjax_served_locally():
     assert with_math, "no page of the book has any math"
 
 
-
 EXPLORER = "book/08_explorer"
 
 
@@ -351,8 +366,11 @@ def test_explorer_page_loads_its_scripts_from_the_site():
     box = soup(EXPLORER).select("div.qn-explorer")
     assert len(box) == 1, f"{EXPLORER}: expected one <div class='qn-explorer'>, got {len(box)}"
     assert not box[0].find("img") and "data:image" not in str(box[0]), f"{EXPLORER}: precomputed frames"
-    srcs = [s.get("src", "") for s in soup(EXPLORER).find_all("script") if "qn-explorer" in s.get("src", "")
-            or "uPlot" in s.get("src", "")]
+    srcs = [
+        s.get("src", "")
+        for s in soup(EXPLORER).find_all("script")
+        if "qn-explorer" in s.get("src", "") or "uPlot" in s.get("src", "")
+    ]
     names = [posixpath.basename(urlsplit(s).path) for s in srcs]
     assert names == ["uPlot.iife.min.js", "qn-explorer-core.js", "qn-explorer.js"], names
     for src in srcs:

@@ -26,6 +26,7 @@ engines draw differently (same law, other numbers): ``method="numpy"`` with NumP
 ``"numba"`` with xoroshiro128++ in the kernel, ``"cuda"`` with Philox4x32-10 in the kernel. On
 CuPy the ``"numpy"`` engines use one generator for the whole batch (numbers depend on R).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -141,8 +142,9 @@ def _check_overwrite(W0, batch, p, N, dtype):
     """``overwrite=True`` updates W0 itself: it must hold the whole batch, in the run's dtype, contiguous."""
     want = batch + (p, N)
     if W0.shape != want:
-        raise ValueError(f"overwrite=True needs W0 of the full batch shape {want} (it is updated in place), "
-                         f"got {W0.shape}")
+        raise ValueError(
+            f"overwrite=True needs W0 of the full batch shape {want} (it is updated in place), got {W0.shape}"
+        )
     if W0.dtype != dtype:
         raise ValueError(f"overwrite=True needs W0 in the run's dtype {dtype} (it is updated in place), got {W0.dtype}")
     flags = W0.flags
@@ -179,9 +181,19 @@ def _plan_weights(W0, W_star, alphas, dtype, track_init, overwrite, max_memory, 
     ws_rows = int(np.prod(W_star.shape[:-2])) if W_star.ndim > 2 else 1
     ws_view = W_star.dtype == dtype and (ws_rows == 1 or W_star.shape[:-2] == batch)  # used as it is
     ws_copy = 0 if ws_view else (1 if ws_rows == 1 else R)
-    layout = WeightsLayout(R, p, ps, N, steps.size, dtype.itemsize, copy_weights=not overwrite,
-                           copy_init=bool(track_init and overwrite), teacher_rows=ws_copy, track_init=bool(track_init),
-                           fused=fused)
+    layout = WeightsLayout(
+        R,
+        p,
+        ps,
+        N,
+        steps.size,
+        dtype.itemsize,
+        copy_weights=not overwrite,
+        copy_init=bool(track_init and overwrite),
+        teacher_rows=ws_copy,
+        track_init=bool(track_init),
+        fused=fused,
+    )
     check_budget(layout, max_memory, xp)
     if overwrite:
         W = W0.reshape(R, p, N)
@@ -227,8 +239,25 @@ def _cuda_by_default() -> bool:
     return backend.GPU_VALIDATED and _cuda.kernels_available()
 
 
-def sgd_weights(W0, W_star, a, b, lr=None, alphas=None, *, eta=None, noise=0.0, seed=None, dtype=None,
-                track_init=False, overwrite=False, method="auto", max_memory=None, blowup=BLOWUP, progress=False):
+def sgd_weights(
+    W0,
+    W_star,
+    a,
+    b,
+    lr=None,
+    alphas=None,
+    *,
+    eta=None,
+    noise=0.0,
+    seed=None,
+    dtype=None,
+    track_init=False,
+    overwrite=False,
+    method="auto",
+    max_memory=None,
+    blowup=BLOWUP,
+    progress=False,
+):
     """One-pass SGD in weight space, literally: w_i ← w_i + (2aγ/√N)(y − ŷ) λ_i x, x ~ N(0, I_N) fresh.
 
     Replicas are batched along the leading axes and advanced together. The start state ``W0`` is
@@ -312,12 +341,20 @@ def sgd_weights(W0, W_star, a, b, lr=None, alphas=None, *, eta=None, noise=0.0, 
     if max_memory is not None:
         max_memory = v.positive("max_memory", max_memory, array=False)
     engine_cls = _weights_engine(method, xp)
-    run = _plan_weights(W0, W_star, alphas, dtype, bool(track_init), bool(overwrite), max_memory, xp,
-                        fused=engine_cls is not BlockedWeights)
+    run = _plan_weights(
+        W0,
+        W_star,
+        alphas,
+        dtype,
+        bool(track_init),
+        bool(overwrite),
+        max_memory,
+        xp,
+        fused=engine_cls is not BlockedWeights,
+    )
     R, p, N = run.W.shape
     engine = engine_cls(run.W, run.Ws, run.W_init, seed, prm, xp, run.steps.size)
-    warn_unstable_step("sgd_weights", run.P, xp, p, run.Ws.shape[-2], prm.a, prm.b, prm.lr, prm.noise,
-                       trQ0=engine.trQ0)
+    warn_unstable_step("sgd_weights", run.P, xp, p, run.Ws.shape[-2], prm.a, prm.b, prm.lr, prm.noise, trQ0=engine.trQ0)
     div = Divergence(engine.trQ0, tr(run.P, xp), prm.a, prm.b, prm.blowup)
     engine.attach(div)
     Q_init = engine.initial_Q() if track_init else None
@@ -337,12 +374,20 @@ def _collect_weights(run, engine, div, prm, Q_init, xp) -> SGDTrajectory:
     loss = _loss(engine.Q_out, engine.M_out, run.P[None], prm.a, prm.b, prm.noise**2, xp)
     diverged, alpha_div = div.report(batch, xp, N=N)
     return SGDTrajectory(
-        alpha=run.steps / N, Q=engine.Q_out.reshape((T,) + batch + (p, p)),
-        M=engine.M_out.reshape((T,) + batch + (p, ps)), loss=loss.reshape((T,) + batch),
-        diverged=diverged, alpha_diverged=alpha_div, steps=run.steps, N=int(N),
+        alpha=run.steps / N,
+        Q=engine.Q_out.reshape((T,) + batch + (p, p)),
+        M=engine.M_out.reshape((T,) + batch + (p, ps)),
+        loss=loss.reshape((T,) + batch),
+        diverged=diverged,
+        alpha_diverged=alpha_div,
+        steps=run.steps,
+        N=int(N),
         R=None if engine.R_out is None else engine.R_out.reshape((T,) + batch + (p, p)),
         Q_init=None if Q_init is None else Q_init.reshape(batch + (p, p)),
-        W=W.reshape(batch + (p, N)), method=engine.name, lr=prm.lr, eta=prm.eta,
+        W=W.reshape(batch + (p, N)),
+        method=engine.name,
+        lr=prm.lr,
+        eta=prm.eta,
     )
 
 
@@ -357,7 +402,9 @@ def _warn_fallback_once() -> None:
     warnings.warn(
         "sgd_overlaps: the fused numba kernel is not available here (pip install numba); running the NumPy "
         f"reference chain instead, about {FALLBACK_SLOWDOWN}x slower (measured by `make bench` at R = 64 "
-        "replicas on two cores). Same law; other random numbers.", RuntimeWarning, stacklevel=3,
+        "replicas on two cores). Same law; other random numbers.",
+        RuntimeWarning,
+        stacklevel=3,
     )
 
 
@@ -408,8 +455,24 @@ class _ChainRecorder:
         self.out[ti] = self.div.where_active(C, self.xp)
 
 
-def sgd_overlaps(Q0, M0, P, N, a, b, lr=None, alphas=None, *, eta=None, noise=0.0, seed=None, track_init=False,
-                 method="auto", blowup=BLOWUP, progress=False):
+def sgd_overlaps(
+    Q0,
+    M0,
+    P,
+    N,
+    a,
+    b,
+    lr=None,
+    alphas=None,
+    *,
+    eta=None,
+    noise=0.0,
+    seed=None,
+    track_init=False,
+    method="auto",
+    blowup=BLOWUP,
+    progress=False,
+):
     """Exact finite-N simulation of one-pass SGD in overlap space (the same law as :func:`sgd_weights`).
 
     The state is the Gram matrix C of [W; W*] (and W(0) with ``track_init``) divided by N. Each
@@ -511,14 +574,22 @@ def sgd_overlaps(Q0, M0, P, N, a, b, lr=None, alphas=None, *, eta=None, noise=0.
 def _collect_chain(C_out, Qb, Pb, batch, steps, N, track_init, name, div, prm, xp) -> SGDTrajectory:
     T, p, ps = steps.size, Qb.shape[-1], Pb.shape[-1]
     Q = C_out[..., :p, :p]
-    M = C_out[..., :p, p:p + ps]
+    M = C_out[..., :p, p : p + ps]
     loss = _loss(Q, M, Pb[None], prm.a, prm.b, prm.noise**2, xp)
     diverged, alpha_div = div.report(batch, xp, N=N)
     return SGDTrajectory(
-        alpha=steps / N, Q=xp.ascontiguousarray(Q).reshape((T,) + batch + (p, p)),
-        M=xp.ascontiguousarray(M).reshape((T,) + batch + (p, ps)), loss=loss.reshape((T,) + batch),
-        diverged=diverged, alpha_diverged=alpha_div, steps=steps, N=int(N),
-        R=xp.ascontiguousarray(C_out[..., :p, p + ps:]).reshape((T,) + batch + (p, p)) if track_init else None,
+        alpha=steps / N,
+        Q=xp.ascontiguousarray(Q).reshape((T,) + batch + (p, p)),
+        M=xp.ascontiguousarray(M).reshape((T,) + batch + (p, ps)),
+        loss=loss.reshape((T,) + batch),
+        diverged=diverged,
+        alpha_diverged=alpha_div,
+        steps=steps,
+        N=int(N),
+        R=xp.ascontiguousarray(C_out[..., :p, p + ps :]).reshape((T,) + batch + (p, p)) if track_init else None,
         Q_init=Qb.reshape(batch + (p, p)).copy() if track_init else None,
-        W=None, method=name, lr=prm.lr, eta=prm.eta,
+        W=None,
+        method=name,
+        lr=prm.lr,
+        eta=prm.eta,
     )

@@ -14,6 +14,7 @@ of how the steps are split between launches.
 the kernel that draws its numbers and the same kernel on numbers drawn beforehand
 (``predrawn``), which the tests compare with a NumPy emulation of the thread.
 """
+
 from __future__ import annotations
 
 import functools
@@ -212,8 +213,23 @@ class CudaChain:
     def advance(self, pos: int, n: int) -> None:
         prm = self.prm
         blocks, threads = self.launch
-        self.kernel[blocks, threads](self.C, self.keys, self.active, self.div_step, pos, n, self.p, self.ps, self.N,
-                                     prm.a, prm.b, prm.lr, prm.noise, self.limit, SD_TOL)
+        self.kernel[blocks, threads](
+            self.C,
+            self.keys,
+            self.active,
+            self.div_step,
+            pos,
+            n,
+            self.p,
+            self.ps,
+            self.N,
+            prm.a,
+            prm.b,
+            prm.lr,
+            prm.noise,
+            self.limit,
+            SD_TOL,
+        )
 
     def state(self):
         self.div.absorb(self.active, self.div_step)

@@ -30,6 +30,7 @@ by Marsaglia–Tsang's rejection sampler (k = 1: z², k = 0: 0). :func:`chain_pr
 same step on random numbers drawn outside (to check the kernel against the NumPy reference on
 identical numbers).
 """
+
 from __future__ import annotations
 
 import math
@@ -249,8 +250,18 @@ def _block_buffers(d, bs):
     Cl = np.zeros((d, d, bs))
     for i in range(d):
         Cl[i, i, :] = 1.0  # padding lanes (beyond R) stay at the identity, inactive
-    return (Cl, np.zeros((d, d, bs)), np.zeros((d, bs)), np.zeros((d, bs)), np.zeros(bs), np.zeros(bs),
-            np.zeros(bs), np.zeros(bs), np.empty(bs), np.empty(bs))
+    return (
+        Cl,
+        np.zeros((d, d, bs)),
+        np.zeros((d, bs)),
+        np.zeros((d, bs)),
+        np.zeros(bs),
+        np.zeros(bs),
+        np.zeros(bs),
+        np.zeros(bs),
+        np.empty(bs),
+        np.empty(bs),
+    )
 
 
 @njit(cache=True)
@@ -281,7 +292,9 @@ def chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, n
     turns non-finite or exceeds ``limit[r]`` is frozen: ``active[r]`` = False and
     ``div_step[r]`` = the step count at which it was detected.
     """
-    _chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol, _block_size(C.shape[0]))
+    _chain_rng(
+        C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, noise, limit, tol, _block_size(C.shape[0])
+    )
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -321,8 +334,9 @@ def _chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, 
                     xil[l] = g
                 S[l, 0] = s0
                 S[l, 1] = s1
-            _block_step(Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise,
-                        sqrtN, invN, tol)
+            _block_step(
+                Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise, sqrtN, invN, tol
+            )
             _check(Cl, actf, trq, limit, active, div_step, r0, nb, d, step0 + t + 1)
         for l in range(nb):
             states[r0 + l, 0] = S[l, 0]
@@ -333,7 +347,9 @@ def _chain_rng(C, states, active, div_step, step0, n_steps, p, ps, N, a, b, lr, 
 def chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol):
     """As :func:`chain_rng`, on pre-drawn numbers: Z (R, K, d) normals, X2 (R, K) the full |x|²,
     XI (R, K) label-noise normals; runs K steps."""
-    _chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol, _block_size(C.shape[0]))
+    _chain_predrawn(
+        C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise, limit, tol, _block_size(C.shape[0])
+    )
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -356,8 +372,9 @@ def _chain_predrawn(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, n
                     zl[i, l] = Z[r0 + l, t, i]
                 x2l[l] = X2[r0 + l, t]
                 xil[l] = XI[r0 + l, t]
-            _block_step(Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise,
-                        sqrtN, invN, tol)
+            _block_step(
+                Cl, Ll, ul, zl, x2l, xil, actf, trq, s, inv, nb, d, p, ps, a, b, two_a_lr, noise, sqrtN, invN, tol
+            )
             _check(Cl, actf, trq, limit, active, div_step, r0, nb, d, step0 + t + 1)
         _store_block(C, Cl, r0, nb, d)
 
@@ -390,8 +407,23 @@ class NumbaChain:
 
     def advance(self, pos: int, n: int) -> None:
         prm = self.prm
-        chain_rng(self.C, self.states, self.div.active, self.div.step, pos, n, self.p, self.ps, self.N, prm.a,
-                  prm.b, prm.lr, prm.noise, self.limit, SD_TOL)
+        chain_rng(
+            self.C,
+            self.states,
+            self.div.active,
+            self.div.step,
+            pos,
+            n,
+            self.p,
+            self.ps,
+            self.N,
+            prm.a,
+            prm.b,
+            prm.lr,
+            prm.noise,
+            self.limit,
+            SD_TOL,
+        )
 
     def state(self):
         return self.C

@@ -12,6 +12,7 @@ Random numbers: on NumPy, per-replica streams [z, χ², ξ] (:class:`HostDraws`)
 generator for the batch (:class:`DeviceDraws`). :func:`chain_steps` runs K steps on numbers drawn
 beforehand, so the fused kernels can be checked against it on identical numbers.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,8 @@ def sd_cholesky(C: Any, tol: float, xp: Any) -> Any:
         ljj = xp.where(ok, xp.sqrt(xp.where(ok, s, 1.0)), 0.0)
         L[:, j, j] = ljj
         if j + 1 < d:
-            t = C[:, j + 1:, j] - (L[:, j + 1:, :j] @ Lj[:, :, None])[:, :, 0]
-            L[:, j + 1:, j] = xp.where(ok[:, None], t / xp.where(ok, ljj, 1.0)[:, None], 0.0)
+            t = C[:, j + 1 :, j] - (L[:, j + 1 :, :j] @ Lj[:, :, None])[:, :, 0]
+            L[:, j + 1 :, j] = xp.where(ok[:, None], t / xp.where(ok, ljj, 1.0)[:, None], 0.0)
     return L
 
 
@@ -88,7 +89,7 @@ def chain_steps(C, Z, X2, XI, active, div_step, step0, p, ps, N, a, b, lr, noise
         L = psd_sqrt(C, tol, xp)
         u = (L @ Z[:, t, :, None])[:, :, 0]
         lam = u[:, :p]
-        e = b * xp.sum(u[:, p:p + ps] ** 2, axis=1) - a * xp.sum(lam * lam, axis=1)
+        e = b * xp.sum(u[:, p : p + ps] ** 2, axis=1) - a * xp.sum(lam * lam, axis=1)
         if noise > 0:
             e = e + noise * XI[:, t]
         c = (2.0 * a * lr) * e / sqrtN * act
@@ -162,8 +163,25 @@ class NumpyChain:
         while done < n:
             k = min(DRAW, n - done)
             Z, X2, XI = self.draws(k, self.xp)
-            chain_steps(self.C, Z, X2, XI, self.div.active, self.div.step, pos + done, self.p, self.ps, self.N,
-                        self.prm.a, self.prm.b, self.prm.lr, self.prm.noise, self.limit, SD_TOL, self.xp)
+            chain_steps(
+                self.C,
+                Z,
+                X2,
+                XI,
+                self.div.active,
+                self.div.step,
+                pos + done,
+                self.p,
+                self.ps,
+                self.N,
+                self.prm.a,
+                self.prm.b,
+                self.prm.lr,
+                self.prm.noise,
+                self.limit,
+                SD_TOL,
+                self.xp,
+            )
             done += k
 
     def state(self) -> Any:

@@ -6,6 +6,7 @@ numba is imported they run, slowly, on the CPU under numba's CUDA simulator, on 
 is how the test suite checks them without a GPU. On a GPU they take CuPy arrays (through the CUDA
 array interface).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -55,19 +56,27 @@ def require(xp: Any, func: str) -> None:
     try:
         cuda = _cuda()
     except Exception as exc:
-        raise ImportError(f"{func}(method='cuda') needs numba's CUDA target (pip install -r requirements-gpu.txt, "
-                          f"which brings numba-cuda): {exc}") from exc
+        raise ImportError(
+            f"{func}(method='cuda') needs numba's CUDA target (pip install -r requirements-gpu.txt, "
+            f"which brings numba-cuda): {exc}"
+        ) from exc
     if simulating():
         if xp is not np:
-            raise ValueError(f"{func}(method='cuda') under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1) runs on NumPy "
-                             "arrays; got CuPy arrays")
+            raise ValueError(
+                f"{func}(method='cuda') under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1) runs on NumPy "
+                "arrays; got CuPy arrays"
+            )
         return
     if not cuda.is_available():
-        raise RuntimeError(f"{func}(method='cuda') needs a CUDA GPU, and none is usable here (set "
-                           "NUMBA_ENABLE_CUDASIM=1 before importing numba to run the kernels on the CPU simulator)")
+        raise RuntimeError(
+            f"{func}(method='cuda') needs a CUDA GPU, and none is usable here (set "
+            "NUMBA_ENABLE_CUDASIM=1 before importing numba to run the kernels on the CPU simulator)"
+        )
     if xp is np:
-        raise ValueError(f"{func}(method='cuda') runs on CuPy arrays (cupy.asarray(...)); got NumPy arrays "
-                         "(use method='numba' or 'numpy' on the CPU)")
+        raise ValueError(
+            f"{func}(method='cuda') runs on CuPy arrays (cupy.asarray(...)); got NumPy arrays "
+            "(use method='numba' or 'numpy' on the CPU)"
+        )
 
 
 def launch_config(R: int, threads: int) -> tuple[int, int]:

@@ -4,6 +4,7 @@ anything is allocated, against the memory available, with the options that would
 Only the arrays the run allocates are counted (the caller's own arrays exist already). The
 estimate is an upper bound of what NumPy allocates (tests compare it with ``tracemalloc``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -11,8 +12,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHUNK_BYTES", "MAX_CHUNK_STEPS", "MemoryBudgetError", "WeightsLayout", "chunk_sizes", "available_bytes",
-           "check_budget"]
+__all__ = [
+    "CHUNK_BYTES",
+    "MAX_CHUNK_STEPS",
+    "MemoryBudgetError",
+    "WeightsLayout",
+    "chunk_sizes",
+    "available_bytes",
+    "check_budget",
+]
 
 #: working-memory budget (bytes) for the inputs of one chunk of steps
 CHUNK_BYTES = 64 * 2**20
@@ -69,10 +77,11 @@ class WeightsLayout:
             "inputs of a chunk": R * N * it if self.fused else Rg * K * N * it,
             # the largest temporary: the update's product / the float64 copies of a group while
             # recording (float32 runs) / the temporaries of the loss at the end
-            "largest temporary": max(Rg * p * N * it + 8 * Rg * K * (2 * p + ps + K + 4),
-                                     (Rg * p * (2 if self.track_init else 1) + (1 if self.teacher_rows <= 1 else Rg) * ps)
-                                     * N * f64,
-                                     T * R * max(p, ps) * p * 8),
+            "largest temporary": max(
+                Rg * p * N * it + 8 * Rg * K * (2 * p + ps + K + 4),
+                (Rg * p * (2 if self.track_init else 1) + (1 if self.teacher_rows <= 1 else Rg) * ps) * N * f64,
+                T * R * max(p, ps) * p * 8,
+            ),
         }
 
     def peak(self) -> int:

@@ -14,6 +14,7 @@ Marsaglia–Tsang's rejection sampler (k = 1: z², k = 0: 0), the sampler of the
 Words are held in uint64 registers (the 32×32 → 64-bit products of the rounds do not overflow),
 so the same code runs compiled and under numba's CUDA simulator.
 """
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ The rule for time, the same for every simulator and integrator of the package: t
 at α = 0; ``alphas`` are the output times, which may start later (``alphas = [5, 10]`` runs from
 α = 0 and records at α = 5 and 10).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,10 @@ def input_dimension(N: Any, minimum: int, why: str = "") -> int:
     if N < minimum:
         raise ValueError(f"N must be ≥ {minimum}{why}, got N = {N}")
     if N > N_MAX:
-        raise ValueError(f"N must be an integer in [{minimum}, 2**53 = {N_MAX}] (N and the step counts α·N are "
-                         f"held exactly in float64 and in the kernels' 64-bit integers), got N = {N}")
+        raise ValueError(
+            f"N must be an integer in [{minimum}, 2**53 = {N_MAX}] (N and the step counts α·N are "
+            f"held exactly in float64 and in the kernels' 64-bit integers), got N = {N}"
+        )
     return N
 
 
@@ -104,8 +107,12 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
     with np.errstate(over="ignore"):
         for _ in range(10):
             p0, p1 = _PHILOX_M[0] * c0, _PHILOX_M[1] * c2
-            c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ k0) & _MASK32, p1 & _MASK32, \
-                ((p0 >> np.uint64(32)) ^ c3 ^ k1) & _MASK32, p0 & _MASK32
+            c0, c1, c2, c3 = (
+                ((p1 >> np.uint64(32)) ^ c1 ^ k0) & _MASK32,
+                p1 & _MASK32,
+                ((p0 >> np.uint64(32)) ^ c3 ^ k1) & _MASK32,
+                p0 & _MASK32,
+            )
             k0, k1 = (k0 + _PHILOX_W[0]) & _MASK32, (k1 + _PHILOX_W[1]) & _MASK32
     return c0, c1, c2, c3
 
@@ -129,8 +136,13 @@ def progress_bar(progress: bool, total: int, desc: str):
     return tqdm(total=int(total), desc=desc, unit="step", unit_scale=True)
 
 
-def run_segments(steps: np.ndarray, advance: Callable[[int, int], None], record: Callable[[int], None],
-                 max_segment: int, bar: Any = None) -> None:
+def run_segments(
+    steps: np.ndarray,
+    advance: Callable[[int, int], None],
+    record: Callable[[int], None],
+    max_segment: int,
+    bar: Any = None,
+) -> None:
     """From step 0, call ``advance(pos, n)`` (n ≤ ``max_segment``) until each output step, then
     ``record(ti)``; the progress ``bar`` is updated and closed."""
     pos = 0

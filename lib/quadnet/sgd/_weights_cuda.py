@@ -16,6 +16,7 @@ The weights of the replica (and its x buffer) live in shared memory when p·N + 
 memory (the x buffer too, one row per replica). A kernel on pre-drawn inputs (``predrawn``) runs
 the same steps, so the tests can compare it with a NumPy emulation of one block.
 """
+
 from __future__ import annotations
 
 import functools
@@ -236,9 +237,24 @@ class CudaWeights(WeightsEngine):
 
     def advance(self, pos: int, n: int) -> None:
         prm, R = self.prm, self.W.shape[0]
-        self.kernel[R, self.threads, 0, self.shm](self.W, self.Ws, self.keys, self.Xin, self.XI, self.Xbuf, self.trQ,
-                                                  self.active, self.div_step, self.limit, pos, n, prm.a, prm.b,
-                                                  prm.lr, prm.noise)
+        self.kernel[R, self.threads, 0, self.shm](
+            self.W,
+            self.Ws,
+            self.keys,
+            self.Xin,
+            self.XI,
+            self.Xbuf,
+            self.trQ,
+            self.active,
+            self.div_step,
+            self.limit,
+            pos,
+            n,
+            prm.a,
+            prm.b,
+            prm.lr,
+            prm.noise,
+        )
 
     def record(self, ti: int) -> None:
         self.div.absorb(self.active, self.div_step)
@@ -257,5 +273,6 @@ def weights_predrawn(W, Ws, X, XI, trQ, active, div_step, limit, step0, a, b, lr
     kernel = kernels(p, Ws.shape[-2], threads, shared, True, W.dtype == np.float32)
     keys = xp.zeros(R, dtype=xp.uint64)
     Xbuf = xp.zeros((1, 1) if shared else (R, N), dtype=W.dtype)
-    kernel[R, threads, 0, shm](W, Ws, keys, X, XI, Xbuf, trQ, active, div_step, limit, step0, X.shape[1], a, b, lr,
-                               noise)
+    kernel[R, threads, 0, shm](
+        W, Ws, keys, X, XI, Xbuf, trQ, active, div_step, limit, step0, X.shape[1], a, b, lr, noise
+    )

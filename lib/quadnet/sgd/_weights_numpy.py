@@ -9,6 +9,7 @@ weights are updated in place once per chunk.
 Random numbers: on NumPy each replica has its own streams [inputs, label noise] of the role
 "sgd", filled in parallel threads (NumPy releases the GIL); on CuPy one generator for the batch.
 """
+
 from __future__ import annotations
 
 import math

@@ -62,6 +62,7 @@ function that cannot be sent to the executor. A ``KeyboardInterrupt`` (Ctrl-C, o
 the function) stops the workers at once and comes back as :class:`SweepInterrupted`, a
 ``KeyboardInterrupt`` that says where it happened and what was kept.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -76,11 +77,27 @@ import numpy as np
 
 from .. import _validate as v
 from ._cache import Cache, _name, _resolve_cache, default_cache_dir
-from ._executors import (Outcome, PointLost, PointRunner, _start_method, dask_executor, leave_if_importing_main,
-                         unsendable_part)
+from ._executors import (
+    Outcome,
+    PointLost,
+    PointRunner,
+    _start_method,
+    dask_executor,
+    leave_if_importing_main,
+    unsendable_part,
+)
 
-__all__ = ["sweep", "grid_points", "Cache", "SweepError", "SweepInterrupted", "SweepResults", "SweepStats",
-           "default_cache_dir", "dask_executor"]
+__all__ = [
+    "sweep",
+    "grid_points",
+    "Cache",
+    "SweepError",
+    "SweepInterrupted",
+    "SweepResults",
+    "SweepStats",
+    "default_cache_dir",
+    "dask_executor",
+]
 
 
 # --------------------------------------------------------------------------- grid
@@ -115,7 +132,8 @@ def _points_of_list(grid: list | tuple) -> list[dict]:
     for i, pt in enumerate(grid):
         if not isinstance(pt, dict):
             raise TypeError(
-                f"grid must be a list of keyword dicts or a dict of lists; grid[{i}] is {type(pt).__name__}")
+                f"grid must be a list of keyword dicts or a dict of lists; grid[{i}] is {type(pt).__name__}"
+            )
         _check_keys(pt, f"grid[{i}]: keys")
         points.append(dict(pt))
     return points
@@ -330,11 +348,14 @@ _WHAT = {
     "interrupted": "{name} raised KeyboardInterrupt at grid point {i} {point!r}",
     "failed": "grid point {i} {point!r} of {name} failed on the executor: {detail}",
     "unsent": "grid point {i} {point!r} of {name} could not be sent to the executor: {detail}",
-    "unpicklable": ("{name} returned at grid point {i} {point!r} a result that cannot be pickled to come back from "
-                    "its worker ({exc_type}: {exc}); return plain data (numbers, arrays, lists, dicts, dataclasses), "
-                    "or run in threads"),
-    "unloadable": ("{name} returned at grid point {i} {point!r} a result that cannot be unpickled here "
-                   "({exc_type}: {exc})"),
+    "unpicklable": (
+        "{name} returned at grid point {i} {point!r} a result that cannot be pickled to come back from "
+        "its worker ({exc_type}: {exc}); return plain data (numbers, arrays, lists, dicts, dataclasses), "
+        "or run in threads"
+    ),
+    "unloadable": (
+        "{name} returned at grid point {i} {point!r} a result that cannot be unpickled here ({exc_type}: {exc})"
+    ),
 }
 
 
@@ -356,8 +377,9 @@ class _Sweep:
         if progress and n:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=n, initial=self.counts["cached"], desc=f"sweep {self.name.rsplit('.', 1)[-1]}",
-                            unit="point")
+            self.bar = tqdm(
+                total=n, initial=self.counts["cached"], desc=f"sweep {self.name.rsplit('.', 1)[-1]}", unit="point"
+            )
 
     def _read_cache(self) -> None:
         if self.store is None:
@@ -393,8 +415,10 @@ class _Sweep:
     def kept(self) -> str:
         if self.store is None:
             return "the cache is off (cache=False): nothing was kept"
-        return (f"{self.saved()} of {len(self.points)} points are in the cache ({self.store.path}); rerunning the "
-                "sweep computes only the rest")
+        return (
+            f"{self.saved()} of {len(self.points)} points are in the cache ({self.store.path}); rerunning the "
+            "sweep computes only the rest"
+        )
 
     # outcomes -------------------------------------------------------------
     def take(self, i: int, out: Outcome) -> None:
@@ -418,7 +442,8 @@ class _Sweep:
         if culprit:  # say which part would not pickle (the executor's own error may not)
             detail = f"{culprit}; on process and Dask executors the function and its parameters must pickle"
         what = _WHAT["interrupted" if interrupted else f.kind].format(
-            name=self.name, exc_type=type(f.exc).__name__, i=i, point=self.points[i], exc=f.exc, detail=detail)
+            name=self.name, exc_type=type(f.exc).__name__, i=i, point=self.points[i], exc=f.exc, detail=detail
+        )
         msg = f"sweep: {what}\n{self.kept()}"
         if f.tb:
             msg += f"\n--- traceback on the worker ---\n{f.tb.rstrip()}"
@@ -427,8 +452,10 @@ class _Sweep:
 
     def lost_error(self, lost: PointLost) -> SweepError:
         i, exc = lost.index, lost.cause
-        msg = (f"sweep: grid point {i} {self.points[i]!r} of {self.name} was lost {lost.attempts} time(s) to a "
-               f"worker that died ({type(exc).__name__}: {exc}); retries={lost.retries} exhausted\n{self.kept()}")
+        msg = (
+            f"sweep: grid point {i} {self.points[i]!r} of {self.name} was lost {lost.attempts} time(s) to a "
+            f"worker that died ({type(exc).__name__}: {exc}); retries={lost.retries} exhausted\n{self.kept()}"
+        )
         return SweepError(msg, index=i, point=self.points[i], saved=self.saved())
 
     # running --------------------------------------------------------------
@@ -469,12 +496,24 @@ class _Sweep:
             runner.close()
             if self.bar is not None:
                 self.bar.close()
-        return SweepStats(points=len(self.points), lost=0, seconds=time.perf_counter() - self.t0,
-                          retried=runner.retried, **self.counts)
+        return SweepStats(
+            points=len(self.points),
+            lost=0,
+            seconds=time.perf_counter() - self.t0,
+            retried=runner.retried,
+            **self.counts,
+        )
 
 
-def sweep(function: Callable, grid: Any, *, executor: Executor | None = None, cache: Any = None,
-          retries: int = 2, progress: bool = True) -> SweepResults:
+def sweep(
+    function: Callable,
+    grid: Any,
+    *,
+    executor: Executor | None = None,
+    cache: Any = None,
+    retries: int = 2,
+    progress: bool = True,
+) -> SweepResults:
     """Run ``function(**point)`` for every point of ``grid``; return the results in grid order.
 
     Parameters

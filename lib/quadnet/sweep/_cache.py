@@ -19,6 +19,7 @@ the new one, never a partial file. A truncated, garbled, swapped or unreadable e
 checks, is deleted and reported as ``"corrupt"``: the sweep recomputes it, it is never returned.
 Pickles run code when loaded: point the cache only at directories you trust.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,8 +51,11 @@ def _canonical_array(x: np.ndarray, where: str) -> dict:
     if x.dtype.kind not in "biufcUS":
         raise TypeError(f"{where}: cannot key the cache on an array of dtype {x.dtype}")
     data = np.ascontiguousarray(x)
-    return {"__ndarray__": data.dtype.str, "shape": list(data.shape),
-            "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+    return {
+        "__ndarray__": data.dtype.str,
+        "shape": list(data.shape),
+        "sha256": hashlib.sha256(data.tobytes()).hexdigest(),
+    }
 
 
 def _canonical_dict(x: dict, where: str) -> dict:
@@ -95,8 +99,10 @@ def _canonical(x: Any, where: str) -> Any:
     if isinstance(x, np.random.SeedSequence):
         return {"__seedsequence__": [_canonical(x.entropy, where), list(x.spawn_key), x.pool_size]}
     if is_dataclass(x) and not isinstance(x, type):
-        return {"__dataclass__": f"{type(x).__module__}.{type(x).__qualname__}",
-                "fields": {f.name: _canonical(getattr(x, f.name), f"{where}.{f.name}") for f in fields(x)}}
+        return {
+            "__dataclass__": f"{type(x).__module__}.{type(x).__qualname__}",
+            "fields": {f.name: _canonical(getattr(x, f.name), f"{where}.{f.name}") for f in fields(x)},
+        }
     raise TypeError(
         f"{where}: cannot key the cache on a {type(x).__name__}; use numbers, strings, lists, tuples, dicts, "
         "NumPy arrays or SeedSequences as parameters, or pass cache=False"
@@ -119,8 +125,12 @@ def _unwrap(function: Callable) -> tuple[Callable, list]:
     bound = []
     f = function
     while isinstance(f, functools.partial):
-        bound.append({"args": _canonical(list(f.args), "partial args"),
-                      "keywords": _canonical(dict(f.keywords), "partial keywords")})
+        bound.append(
+            {
+                "args": _canonical(list(f.args), "partial args"),
+                "keywords": _canonical(dict(f.keywords), "partial keywords"),
+            }
+        )
         f = f.func
     return f, bound
 
@@ -506,8 +516,8 @@ def _decode(data: bytes, key: str) -> Any:
     if not data.startswith(_MAGIC):
         raise ValueError("not a quadnet cache entry")
     end = data.index(b"\n", len(_MAGIC))
-    size, digest = data[len(_MAGIC):end].split()
-    payload = data[end + 1:]
+    size, digest = data[len(_MAGIC) : end].split()
+    payload = data[end + 1 :]
     if len(payload) != int(size) or _sha(payload) != digest.decode():
         raise ValueError("length or checksum mismatch")
     obj = pickle.loads(payload)

@@ -13,6 +13,7 @@ Process pools whose workers are spawned (``spawn``, ``forkserver``) import the m
 in every worker; :func:`refuse_unguarded_main` refuses, before any worker starts, a sweep started
 by a script outside ``if __name__ == "__main__":``.
 """
+
 from __future__ import annotations
 
 import ast
@@ -314,8 +315,10 @@ def leave_if_importing_main(method: str | None, caller: str) -> None:
     """
     if method in (None, "fork") or not getattr(mp.current_process(), "_inheriting", False):
         return
-    sys.stderr.write(f"{caller}: worker process {os.getpid()} is importing a main script that starts worker "
-                     "processes again; it exits (the main process says what to do)\n")
+    sys.stderr.write(
+        f"{caller}: worker process {os.getpid()} is importing a main script that starts worker "
+        "processes again; it exits (the main process says what to do)\n"
+    )
     sys.stderr.flush()
     os._exit(_GUARD_EXIT)
 
@@ -369,7 +372,7 @@ class PointRunner:
         self.call = _Call(function)
         self.points, self.retries = points, retries
         self.attempts: Counter = Counter()  # times each point was lost to a dying worker
-        self.retried = 0                     # resubmissions
+        self.retried = 0  # resubmissions
         self.futures: dict = {}
         self.last_loss: BaseException | None = None
 
@@ -431,8 +434,11 @@ class PointRunner:
         for fut in self.futures:
             fut.cancel()
         self.workers.stop(kill=False)
-        return [(i, fut.result()) for fut, i in self.futures.items()
-                if fut.done() and not fut.cancelled() and fut.exception() is None]
+        return [
+            (i, fut.result())
+            for fut, i in self.futures.items()
+            if fut.done() and not fut.cancelled() and fut.exception() is None
+        ]
 
     def abort(self) -> None:
         """On an interrupt or a fatal error: end the own pool's workers, or cancel what has not
@@ -474,8 +480,14 @@ def _dask_start_method() -> str:
 
 
 @contextlib.contextmanager
-def dask_executor(address: str | None = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
-                  env: dict | None = None, **cluster_kwargs: Any):
+def dask_executor(
+    address: str | None = None,
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    env: dict | None = None,
+    **cluster_kwargs: Any,
+):
     """A Dask cluster's executor for :func:`quadnet.sweep`, closed on exit (needs ``distributed``).
 
     With an ``address``, connects to a running cluster: the scale-out path (start
