@@ -41,7 +41,8 @@ REPOSITORY_URL = "https://github.com/quadnet-book/quadnet"
 #: The first code cell of every notebook (tests/site/test_colab.py checks each notebook against it).
 COLAB_INSTALL = (
     "# Colab: install quadnet from the repository (a no-op elsewhere); on a GPU runtime with its CUDA extras\n"
-    "import shutil, sys\n"
+    "import shutil\n"
+    "import sys\n"
     'if "google.colab" in sys.modules:\n'
     '    extra = "[gpu]" if shutil.which("nvidia-smi") else ""\n'
     f'    !pip install -q "quadnet{{extra}} @ git+{REPOSITORY_URL}"'
