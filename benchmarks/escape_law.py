@@ -10,6 +10,7 @@ benchmarks/escape_law-N<N>.json with the machine and the run time.
 
     python benchmarks/escape_law.py --N 10000 --replicas 1000            # the whole grid at N = 1e4
     python benchmarks/escape_law.py --N 1000000 --replicas 1000 --subset  # q0 = 1, η = 0.125, σ = 0
+    python benchmarks/escape_law.py --N 10000 --resume log.jsonl          # go on after an interruption
 """
 
 from __future__ import annotations
@@ -69,13 +70,22 @@ def main():
     ap.add_argument("--replicas", type=int, default=1000)
     ap.add_argument("--subset", action="store_true", help="only q0 = 1, η = 0.125, σ = 0")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--resume", default=None, help="a log of JSON rows printed by an interrupted run: reuse them")
     args = ap.parse_args()
+    done = {}
+    if args.resume:
+        for line in Path(args.resume).read_text().splitlines():
+            if line.startswith("{") and '"p_star"' in line:
+                r = json.loads(line)
+                if r["N"] == args.N and r["replicas"] == args.replicas:
+                    done[(r["p"], r["p_star"], r["q0"], r["eta"], r["noise"])] = r
     grid = itertools.product(
         PAIRS, [1.0] if args.subset else Q0S, [0.125] if args.subset else ETAS, [0.0] if args.subset else SIGMAS
     )
     rows, t0 = [], time.perf_counter()
     for k, ((p, ps), q0, eta, sigma) in enumerate(grid):
-        row = one_setting(p, ps, q0, eta, sigma, args.N, args.replicas, seed=1000 + k)
+        key = (p, ps, q0, eta, sigma)
+        row = done.get(key) or one_setting(p, ps, q0, eta, sigma, args.N, args.replicas, seed=1000 + k)
         rows.append(row)
         print(json.dumps(row), flush=True)
     inside = [r for r in rows if "ks_p" in r]
@@ -85,6 +95,7 @@ def main():
         mean_ok=sum(r["mean_ok"] for r in inside),
         ks_ok=sum(r["ks_ok"] for r in inside),
         seconds=round(time.perf_counter() - t0, 1),
+        resumed=len(done),
         machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         date=time.strftime("%Y-%m-%d"),
     )

@@ -13,6 +13,7 @@ only inside the build (the environment and myst-nb's ``jupyter_execute`` folder)
 conversion runs where they are, once per build, and a construct it cannot render is a build
 warning, which ``make book`` (``-W``) turns into a failure.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -22,12 +23,11 @@ import os
 import re
 from pathlib import Path
 
+import colab_markdown as cm
 import nbformat
+import timings as tm
 from sphinx.application import Sphinx
 from sphinx.util import logging
-
-import colab_markdown as cm
-import timings as tm
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +57,25 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
         source = Path(env.doc2path(docname))
         if source.suffix != ".ipynb":
             continue
-        ctx = cm.Context(docname=docname, site_url=site, labels=labels, titles=titles,
-                         glue=_glue(app, docname), citations=citations,
-                         substitutions=dict(app.config.myst_substitutions or {}),
-                         bibliography_doc=bib_doc)
+        ctx = cm.Context(
+            docname=docname,
+            site_url=site,
+            labels=labels,
+            titles=titles,
+            glue=_glue(app, docname),
+            citations=citations,
+            substitutions=dict(app.config.myst_substitutions or {}),
+            bibliography_doc=bib_doc,
+        )
         nb = nbformat.read(source, as_version=4)
         try:
-            colab = cm.convert_notebook(nb, ctx, header=lambda _nb, d=docname, c=ctx: [
-                header_cell(d, c, app.config.html_title or app.config.project, records)])
+            colab = cm.convert_notebook(
+                nb,
+                ctx,
+                header=lambda _nb, d=docname, c=ctx: [
+                    header_cell(d, c, app.config.html_title or app.config.project, records)
+                ],
+            )
         except cm.UnsupportedMyST as exc:
             logger.warning(f"Colab notebook not written: {exc}", location=docname, type="colab")
             continue

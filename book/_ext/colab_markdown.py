@@ -20,6 +20,7 @@ What becomes what (see book/AUTHORING.md for the authors' side):
 Anything else raises :class:`UnsupportedMyST`, naming the construct, so the build fails instead
 of showing a student raw syntax.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,8 +28,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Context", "Target", "UnsupportedMyST", "convert_markdown", "convert_notebook",
-           "format_glue_text", "RAW_MYST"]
+__all__ = [
+    "Context",
+    "Target",
+    "UnsupportedMyST",
+    "convert_markdown",
+    "convert_notebook",
+    "format_glue_text",
+    "RAW_MYST",
+]
 
 #: Patterns of MyST syntax that must not survive the conversion (the tests use them too).
 RAW_MYST = {
@@ -39,14 +47,41 @@ RAW_MYST = {
     "comment": re.compile(r"^%", re.M),
 }
 
-ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger",
-               "error", "seealso", "admonition", "margin", "sidebar", "topic", "epigraph"}
+ADMONITIONS = {
+    "note",
+    "tip",
+    "hint",
+    "important",
+    "warning",
+    "caution",
+    "attention",
+    "danger",
+    "error",
+    "seealso",
+    "admonition",
+    "margin",
+    "sidebar",
+    "topic",
+    "epigraph",
+}
 GLUE_ROLES = {"glue", "glue:", "glue:any", "glue:text", "glue:md", "glue:math"}
-CITE_ROLES = {"cite", "cite:p", "cite:ps", "cite:t", "cite:ts", "cite:author", "cite:year",
-              "cite:alp", "cite:text", "cite:label"}
+CITE_ROLES = {
+    "cite",
+    "cite:p",
+    "cite:ps",
+    "cite:t",
+    "cite:ts",
+    "cite:author",
+    "cite:year",
+    "cite:alp",
+    "cite:text",
+    "cite:label",
+}
 
 ROLE = re.compile(r"\{(?P<name>[A-Za-z][\w:.+-]*)\}`(?P<body>[^`]*)`")
-FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})\s*(?:\{(?P<name>[A-Za-z][\w:.+-]*)\})?\s*(?P<arg>.*?)\s*$")
+FENCE = re.compile(
+    r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})\s*(?:\{(?P<name>[A-Za-z][\w:.+-]*)\})?\s*(?P<arg>.*?)\s*$"
+)
 LABEL_LINE = RAW_MYST["label"]
 LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
 EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
@@ -123,6 +158,7 @@ def format_glue_text(value: str, spec: str) -> str:
             if fmt_spec == "s":
                 return text
             return f"{ast.literal_eval(text):{fmt_spec}}"
+
     return format_plain_text(value, spec)
 
 
@@ -173,8 +209,11 @@ def _ref(ctx: Context, role: str, body: str) -> str:
     target = _target(ctx, label, role)
     if role == "numref":
         number = target.number or target.title
-        shown = text.replace("%s", number.split(" ", 1)[-1]).replace("{number}", number.split(" ", 1)[-1]) \
-            if text else number
+        shown = (
+            text.replace("%s", number.split(" ", 1)[-1]).replace("{number}", number.split(" ", 1)[-1])
+            if text
+            else number
+        )
     elif role == "eq":
         shown = text or target.number
     else:
@@ -357,18 +396,23 @@ def _parse_blocks(lines: list[str]) -> list[str | _Directive]:
         j = i + 1
         while j < len(lines):
             c = FENCE.match(lines[j])
-            if c and c.group("fence")[0] == char and len(c.group("fence")) >= width \
-                    and not c.group("name") and not c.group("arg"):
+            if (
+                c
+                and c.group("fence")[0] == char
+                and len(c.group("fence")) >= width
+                and not c.group("name")
+                and not c.group("arg")
+            ):
                 break
             j += 1
         if j == len(lines) and m.group("name") not in ("solution-start", "solution-end"):
             raise UnsupportedMyST(f"unclosed fence {fence} opened by {lines[i].strip()!r}")
-        body = [line[len(indent):] if line.startswith(indent) else line for line in lines[i + 1:j]]
+        body = [line[len(indent) :] if line.startswith(indent) else line for line in lines[i + 1 : j]]
         if m.group("name"):
             options, body = _split_options(body)
             out.append(_Directive(m.group("name"), m.group("arg"), options, body))
         else:
-            out.extend(lines[i:j + 1])  # plain code block
+            out.extend(lines[i : j + 1])  # plain code block
         i = j + 1
     return out
 
@@ -377,7 +421,7 @@ def _parse_blocks(lines: list[str]) -> list[str | _Directive]:
 class _State:
     """Conversion state that spans cells: the gated solution being rendered, if any."""
 
-    solution: str | None = None          # label of the exercise whose solution is open
+    solution: str | None = None  # label of the exercise whose solution is open
     solution_title: str = ""
     attachments: dict[str, dict] = field(default_factory=dict)
 
@@ -413,8 +457,10 @@ def _render_directive(d: _Directive, ctx: Context, state: _State) -> str:
         title = f"**{number}" + (f" — {convert_inline(d.arg, ctx)}" if d.arg else "") + "**"
         return _quote(f"{title}\n\n{_convert_lines(d.body, ctx, state)}")
     if name == "solution":
-        return _details(f"<b>Solution to {_exercise_title(ctx, d.arg.strip())}</b> (click to show)",
-                        _convert_lines(d.body, ctx, state))
+        return _details(
+            f"<b>Solution to {_exercise_title(ctx, d.arg.strip())}</b> (click to show)",
+            _convert_lines(d.body, ctx, state),
+        )
     if name in ("math", "equation"):
         label = d.options.get("label", "")
         tag = ""
@@ -431,8 +477,10 @@ def _render_directive(d: _Directive, ctx: Context, state: _State) -> str:
         return "\n".join(d.body)
     if name == "only":
         return _convert_lines(d.body, ctx, state) if d.arg.strip() in ("html", "colab") else ""
-    raise UnsupportedMyST(f"{ctx.docname}: directive {{{name}}} is not supported in the Colab "
-                          "notebooks (add a rule to book/_ext/colab_markdown.py)")
+    raise UnsupportedMyST(
+        f"{ctx.docname}: directive {{{name}}} is not supported in the Colab "
+        "notebooks (add a rule to book/_ext/colab_markdown.py)"
+    )
 
 
 def _image(d: _Directive, ctx: Context, state: _State) -> str:
@@ -486,7 +534,7 @@ def _convert_blocks(blocks: list, ctx: Context, state: _State) -> str:
             state.solution = block.arg.strip()
             state.solution_title = _exercise_title(ctx, state.solution)
             end = _solution_end(blocks, i + 1)
-            body = _convert_blocks(blocks[i + 1:end], ctx, state)
+            body = _convert_blocks(blocks[i + 1 : end], ctx, state)
             parts.append(_details(f"<b>Solution to {state.solution_title}</b> (click to show)", body))
             if end < len(blocks):
                 state.solution = None
@@ -501,8 +549,14 @@ def _convert_blocks(blocks: list, ctx: Context, state: _State) -> str:
 
 
 def _solution_end(blocks: list, start: int) -> int:
-    return next((k for k in range(start, len(blocks)) if isinstance(blocks[k], _Directive)
-                 and blocks[k].name == "solution-end"), len(blocks))
+    return next(
+        (
+            k
+            for k in range(start, len(blocks))
+            if isinstance(blocks[k], _Directive) and blocks[k].name == "solution-end"
+        ),
+        len(blocks),
+    )
 
 
 _EQ_LABEL = re.compile(r"\$\$\s*\((?P<label>[A-Za-z][\w:.-]*)\)\s*$")
@@ -526,7 +580,7 @@ def _text_block(lines: list[str], ctx: Context) -> str:
         if m:
             label = m.group("label")
             number = ctx.labels[label].number.strip("()") if label in ctx.labels else ""
-            line = line[:m.start()] + (f"\\tag{{{number}}} $$" if number else "$$")
+            line = line[: m.start()] + (f"\\tag{{{number}}} $$" if number else "$$")
         kept.append(line)
     return _inline_outside_code("\n".join(kept).strip("\n"), ctx)
 
@@ -600,12 +654,13 @@ def convert_notebook(nb: Any, ctx: Context, header: Callable[[Any], list] | None
             if state.solution:
                 cell.metadata["cellView"] = "form"
                 cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
-                cell.source = f"#@title Solution to {state.solution_title} (run it, or Show code to read it)\n" \
-                    + cell.source
+                cell.source = (
+                    f"#@title Solution to {state.solution_title} (run it, or Show code to read it)\n" + cell.source
+                )
         cells.append(cell)
     if header is not None:
         first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), -1)
-        cells[first_code + 1:first_code + 1] = header(out)
+        cells[first_code + 1 : first_code + 1] = header(out)
     out.cells = cells
     out.metadata.setdefault("colab", {})["provenance"] = []
     out.metadata["colab"]["toc_visible"] = True

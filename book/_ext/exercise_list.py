@@ -6,6 +6,7 @@ start of its title, by the authors' convention (book/AUTHORING.md): ``Pen and pa
 registry once every document has been read, so exercises added to any chapter appear here
 without editing the guide.
 """
+
 from __future__ import annotations
 
 from docutils import nodes

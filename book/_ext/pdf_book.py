@@ -7,6 +7,7 @@
 
 The HTML build is untouched.
 """
+
 from __future__ import annotations
 
 from docutils import nodes

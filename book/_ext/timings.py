@@ -9,6 +9,7 @@
   a table (chapter x profile) in the teaching guide: no run time is typed by hand. A chapter or
   profile not measured yet shows as a dash.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,16 +91,20 @@ def machine() -> str:
         pass
     import numpy
 
-    return (f"{os.cpu_count()} cores ({cpu}), {platform.system()}, Python {platform.python_version()}, "
-            f"NumPy {numpy.__version__}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {platform.system()}, Python {platform.python_version()}, "
+        f"NumPy {numpy.__version__}"
+    )
 
 
 def _commit(root: Path) -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "book", "lib"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "book", "lib"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("+changes" if dirty else "")
@@ -114,8 +119,9 @@ def run_chapter(path: Path, profile: str, timeout: int) -> dict:
     env = {**os.environ, "QUADNET_PROFILE": profile}
     env.pop("MPLBACKEND", None)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     t0 = time.perf_counter()
     error = ""
     try:
@@ -123,9 +129,12 @@ def run_chapter(path: Path, profile: str, timeout: int) -> dict:
     except Exception as exc:  # a failing chapter is recorded, not timed as if it had run
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     seconds = time.perf_counter() - t0
-    record = {"seconds": round(seconds, 1), "ok": not error,
-              "date": _dt.datetime.now().isoformat(timespec="minutes"),
-              "load_average_at_start": round(load1, 2)}
+    record = {
+        "seconds": round(seconds, 1),
+        "ok": not error,
+        "date": _dt.datetime.now().isoformat(timespec="minutes"),
+        "load_average_at_start": round(load1, 2),
+    }
     if error:
         record["error"] = error[:300]
     return record
@@ -133,10 +142,15 @@ def run_chapter(path: Path, profile: str, timeout: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", action="append", choices=PROFILES,
-                        help="profile to measure (repeatable; default: quick)")
-    parser.add_argument("--chapters", nargs="*", default=None,
-                        help="docnames such as book/01_model (default: every notebook of _toc.yml)")
+    parser.add_argument(
+        "--profile", action="append", choices=PROFILES, help="profile to measure (repeatable; default: quick)"
+    )
+    parser.add_argument(
+        "--chapters",
+        nargs="*",
+        default=None,
+        help="docnames such as book/01_model (default: every notebook of _toc.yml)",
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--output", default=str(ROOT / TIMINGS_FILE))
     args = parser.parse_args(argv)
@@ -157,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
             record.update(machine=mid, commit=commit)
             records["chapters"].setdefault(doc, {})[profile] = record
             failed += not record["ok"]
-            print(f"timings: {doc} at {profile}: {record['seconds']:.1f} s"
-                  + ("" if record["ok"] else f" FAILED ({record['error']})"), flush=True)
+            print(
+                f"timings: {doc} at {profile}: {record['seconds']:.1f} s"
+                + ("" if record["ok"] else f" FAILED ({record['error']})"),
+                flush=True,
+            )
             out.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return 1 if failed else 0
 
@@ -227,8 +244,15 @@ class TimingsTable(_Base):
         records = load(path)
         rows = []
         for doc in toc_notebooks(root):
-            ref = addnodes.pending_xref("", nodes.inline(text=doc), refdomain="std", reftype="doc",
-                                        reftarget="/" + doc, refexplicit=False, refdoc=self.env.docname)
+            ref = addnodes.pending_xref(
+                "",
+                nodes.inline(text=doc),
+                refdomain="std",
+                reftype="doc",
+                reftarget="/" + doc,
+                refexplicit=False,
+                refdoc=self.env.docname,
+            )
             para = nodes.paragraph()
             para += ref
             times = records["chapters"].get(doc, {})
