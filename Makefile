@@ -208,8 +208,9 @@ test-site: $(STAMP) ## (6) checks of the built HTML, the Colab notebooks and the
 test-browser: $(STAMP) ## (6) every page in headless Chromium, no network (pytest -m browser)
 	$(call pytest_may_be_empty,-m browser $(PYTEST_REPORT) tests)
 
-bench: $(STAMP) ## run the benchmarks (benchmarks/run.py)
+bench: $(STAMP) ## run the benchmarks (benchmarks/run.py, then the explorer latency: benchmarks/explorer_latency.py)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/explorer_latency.py --no-baseline
 
 clean: ## remove _build (site, doctrees, execution caches)
 	rm -rf $(BUILD)

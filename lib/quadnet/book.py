@@ -43,6 +43,7 @@ COLAB_INSTALL = (
     "# Colab: install quadnet from the repository (a no-op elsewhere); on a GPU runtime with its CUDA extras\n"
     "import shutil\n"
     "import sys\n"
+    "\n"
     'if "google.colab" in sys.modules:\n'
     '    extra = "[gpu]" if shutil.which("nvidia-smi") else ""\n'
     f'    !pip install -q "quadnet{{extra}} @ git+{REPOSITORY_URL}"'
