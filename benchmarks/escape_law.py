@@ -11,6 +11,7 @@ benchmarks/escape_law-N<N>.json with the machine and the run time.
     python benchmarks/escape_law.py --N 10000 --replicas 1000            # the whole grid at N = 1e4
     python benchmarks/escape_law.py --N 1000000 --replicas 1000 --subset  # q0 = 1, η = 0.125, σ = 0
     python benchmarks/escape_law.py --N 10000 --resume log.jsonl          # go on after an interruption
+    python benchmarks/escape_law.py --N 1000000 --subset --pairs "4,2"    # one pair only
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main():
     ap.add_argument("--N", type=int, default=10_000)
     ap.add_argument("--replicas", type=int, default=1000)
     ap.add_argument("--subset", action="store_true", help="only q0 = 1, η = 0.125, σ = 0")
+    ap.add_argument("--pairs", default=None, help="only these (p, p*), e.g. '4,2 2,1' (seeds stay those of the grid)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--resume", default=None, help="a log of JSON rows printed by an interrupted run: reuse them")
     args = ap.parse_args()
@@ -83,7 +85,10 @@ def main():
         PAIRS, [1.0] if args.subset else Q0S, [0.125] if args.subset else ETAS, [0.0] if args.subset else SIGMAS
     )
     rows, t0 = [], time.perf_counter()
+    only = {tuple(int(x) for x in pair.split(",")) for pair in args.pairs.split()} if args.pairs else None
     for k, ((p, ps), q0, eta, sigma) in enumerate(grid):
+        if only is not None and (p, ps) not in only:
+            continue
         key = (p, ps, q0, eta, sigma)
         row = done.get(key) or one_setting(p, ps, q0, eta, sigma, args.N, args.replicas, seed=1000 + k)
         rows.append(row)
