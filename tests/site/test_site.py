@@ -199,7 +199,9 @@ def _colab_url(doc: str) -> str:
     repo = CONFIG["repository"]["url"].rstrip("/")
     assert repo.startswith("https://github.com/"), f"repository.url {repo!r} is not on GitHub"
     base = CONFIG["launch_buttons"]["colab_url"].rstrip("/")
-    branch = CONFIG["repository"].get("branch", "main")
+    # the launch buttons open the Colab-ready notebooks, on the branch the theme is told to use
+    theme = CONFIG.get("sphinx", {}).get("config", {}).get("html_theme_options", {})
+    branch = theme.get("repository_branch") or CONFIG["repository"].get("branch", "main")
     in_repo = posixpath.join(CONFIG["repository"].get("path_to_book", "") or "", f"{doc}.ipynb")
     return f"{base}/github/{repo.removeprefix('https://github.com/')}/blob/{branch}/{in_repo}"
 
