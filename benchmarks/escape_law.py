@@ -70,6 +70,9 @@ def main():
     ap.add_argument("--N", type=int, default=10_000)
     ap.add_argument("--replicas", type=int, default=1000)
     ap.add_argument("--subset", action="store_true", help="only q0 = 1, η = 0.125, σ = 0")
+    ap.add_argument(
+        "--settings", default=None, help="only these 'p,p*,q0,eta,sigma' (space-separated), grid seeds kept"
+    )
     ap.add_argument("--pairs", default=None, help="only these (p, p*), e.g. '4,2 2,1' (seeds stay those of the grid)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--resume", default=None, help="a log of JSON rows printed by an interrupted run: reuse them")
@@ -85,9 +88,15 @@ def main():
         PAIRS, [1.0] if args.subset else Q0S, [0.125] if args.subset else ETAS, [0.0] if args.subset else SIGMAS
     )
     rows, t0 = [], time.perf_counter()
+    picked = None
+    if args.settings:
+        picked = {tuple(float(x) for x in one.split(",")) for one in args.settings.split()}
+        picked = {(int(p), int(ps), q0, eta, sigma) for p, ps, q0, eta, sigma in picked}
     only = {tuple(int(x) for x in pair.split(",")) for pair in args.pairs.split()} if args.pairs else None
     for k, ((p, ps), q0, eta, sigma) in enumerate(grid):
         if only is not None and (p, ps) not in only:
+            continue
+        if picked is not None and (p, ps, q0, eta, sigma) not in picked:
             continue
         key = (p, ps, q0, eta, sigma)
         row = done.get(key) or one_setting(p, ps, q0, eta, sigma, args.N, args.replicas, seed=1000 + k)

@@ -60,7 +60,8 @@ def _fill(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
             continue
         text = _title(entry.get("node")) or label
         kind, rest = kind_of(text)
-        groups[kind].append((order.get(entry["docname"], 10**6), entry["docname"], label, rest))
+        parts = _title_parts(entry.get("node"), strip_kind=kind in KINDS) or [nodes.Text(rest)]
+        groups[kind].append((order.get(entry["docname"], 10**6), entry["docname"], label, rest, parts))
     out = nodes.container(classes=["exercise-list"])
     for kind, items in groups.items():
         if not items:
@@ -71,12 +72,13 @@ def _fill(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
             para += nodes.Text(f" ({KINDS[kind]}):")
         out += para
         bullets = nodes.bullet_list()
-        for _, doc, label, rest in sorted(items):
+        for _, doc, label, _rest, parts in sorted(items, key=lambda item: item[:4]):
             item = nodes.list_item()
             p = nodes.paragraph()
             ref = nodes.reference("", "", internal=True)
             ref["refuri"] = app.builder.get_relative_uri(fromdocname, doc) + "#" + label
-            ref += nodes.Text(rest)
+            for part in parts:  # the title's own nodes: its math stays math
+                ref += part.deepcopy()
             p += ref
             p += nodes.Text(f" ({app.env.titles[doc].astext()})")
             item += p
@@ -86,6 +88,27 @@ def _fill(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
         out += nodes.paragraph(text="No exercise yet.")
     for node in placeholders:
         node.replace_self(out.deepcopy())
+
+
+def _title_parts(node, strip_kind: bool) -> list:
+    """The nodes of an exercise's title (text and math), without its parentheses and, with
+    ``strip_kind``, without the leading ``Kind:``; [] if it has none."""
+    if node is None:
+        return []
+    from sphinx_exercise.nodes import exercise_subtitle
+
+    sub = next(iter(node.findall(exercise_subtitle)), None)
+    if sub is None or not sub.children:
+        return []
+    parts = [child.deepcopy() for child in sub.children]
+    if isinstance(parts[0], nodes.Text):
+        first = str(parts[0]).lstrip().lstrip("(")
+        if strip_kind:
+            first = first.partition(":")[2].lstrip()
+        parts[0] = nodes.Text(first)
+    if isinstance(parts[-1], nodes.Text):
+        parts[-1] = nodes.Text(str(parts[-1]).rstrip().rstrip(")"))
+    return [p for p in parts if not (isinstance(p, nodes.Text) and not str(p))]
 
 
 def _title(node) -> str:

@@ -97,7 +97,7 @@ __all__ = [
     # manifold, implicit bias and the Hessian
     "polar", "closest_solution", "distance_to_manifold_min", "solution_overlaps", "stiefel_dimension",
     "RankDeficientWarning", "hessian", "loss_gradient", "predicted_spectrum", "special_point",
-    # beyond the main line (chapter 9)
+    # beyond the main line (chapter 8)
     "Stationary", "stationary_loss", "EscapeRates", "escape_rates", "Staircase", "staircase", "sequential_frame",
     "BiasLifetime", "bias_lifetime", "AlignmentDecay", "alignment_decay",
     # measurements on trajectories

@@ -1,4 +1,4 @@
-"""The explorer of chapter 8: one scenario computed within a time budget for live widgets, and the
+"""The explorer of chapter 9: one scenario computed within a time budget for live widgets, and the
 markup of the kernel-free explorer that runs in the reader's browser on the book's website.
 
 A *scenario* is (p, p*, η, q0, N, σ) with a = 1/p, b = 1/p*, γ = η/a, P = I and the start

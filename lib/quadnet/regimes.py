@@ -1,4 +1,4 @@
-"""Off the main line: label noise, anisotropic teachers, narrow students (chapter 9 of the book).
+"""Off the main line: label noise, anisotropic teachers, narrow students (chapter 8, book/09_regimes.ipynb).
 
 Three fixed-point computations on the overlap ODEs (see :mod:`quadnet.ode`), each reduced by the
 symmetry of its state to a few scalar equations. Write g = η = aγ and work with the rescaled

@@ -1,6 +1,6 @@
 """The explorer's JavaScript (book/explorer/) against the Python package, in headless Chromium.
 
-The explorer of chapter 8 computes on the reader's page: the overlap ODE, the exact finite-N
+The explorer of chapter 9 computes on the reader's page: the overlap ODE, the exact finite-N
 chain and the theory, ported to JavaScript (qn-explorer-core.js, ``window.quadnetExplorer``).
 These tests hold that port to quadnet:
 
