@@ -7,6 +7,7 @@ is in _toc.yml and every _toc.yml entry exists.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -112,6 +113,41 @@ def test_last_code_cell_checks_claims(path):
     cells = _code_cells(_read(path))
     assert cells, f"{path.name}: no code cell"
     assert "assert" in cells[-1].source, f"{path.name}: last code cell must be the checks cell (assert ...)"
+
+
+_BLOCK_START = re.compile(r"\s*([-+*]|\d+[.)]|>|#+)\s")
+
+
+def _lines_opening_a_block_inside_math(text: str) -> list[str]:
+    """Lines of a paragraph that start like a list item, quote or heading while an inline ``$...$``
+    is open: Markdown ends the math there and the reader sees raw TeX (chapter 4 had one)."""
+    bad, inside = [], False
+    for line in text.splitlines():
+        if not line.strip():
+            inside = False
+            continue
+        if inside and _BLOCK_START.match(line):
+            bad.append(line[:80])
+        if line.replace("$$", "").replace("\\$", "").count("$") % 2:
+            inside = not inside
+    return bad
+
+
+def test_block_start_inside_inline_math_is_caught():
+    assert _lines_opening_a_block_inside_math("a $x\n- y$ b") == ["- y$ b"]
+    assert _lines_opening_a_block_inside_math("a $x -\ny$ b\n- item") == []
+
+
+@pytest.mark.parametrize("path", PARAMS, ids=_id)
+def test_no_line_breaks_inline_math(path):
+    nb = _read(path)
+    bad = [
+        line
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for line in _lines_opening_a_block_inside_math(cell.source)
+    ]
+    assert not bad, f"{path.name}: a line inside inline math starts like a list or heading: {bad}"
 
 
 @NO_NOTEBOOK
