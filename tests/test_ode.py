@@ -1,5 +1,7 @@
 """ODE right-hand side against Monte Carlo of actual SGD steps; the integrator against RK4."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -359,6 +361,32 @@ def test_progress_bar_and_long_run_warning(rng, monkeypatch, capsys):
     with pytest.warns(qn.LongRunWarning, match="RunInterrupted") as rec:
         qn.integrate_ode(Q0, M0, P, 1 / 3, 1.0, 0.3, al)
     assert len([w for w in rec if issubclass(w.category, qn.LongRunWarning)]) == 1
+    # at the real thresholds, on a clock where each step costs 1 s, the estimate comes with it
+    monkeypatch.undo()
+    clock = iter(np.arange(1e6))
+    monkeypatch.setattr(ode.time, "perf_counter", lambda: float(next(clock)))
+    with pytest.warns(qn.LongRunWarning, match=r"at this pace about \d+ s remain"):
+        qn.integrate_ode(Q0, M0, P, 1 / 3, 1.0, 0.3, al)
+
+
+def test_no_long_run_warning_from_the_crawl_before_a_blow_up(monkeypatch):
+    """A start beyond the plateau's basin blows up at α ≈ 0.04 after ~10³ shrinking steps. Its pace
+    in α before the blow-up says nothing about the horizon: on a clock where every step costs 5 ms
+    (5 s in all) it must not warn that ~100 s remain (the book's explorer did, on a loaded machine)."""
+    from quadnet import ode
+
+    p, p_star = 4, 2
+    a, b = qn.default_readouts(p, p_star)
+    G = np.random.default_rng(0).standard_normal((p, p_star))
+    clock = iter(np.arange(1e6) * 5e-3)
+    monkeypatch.setattr(ode.time, "perf_counter", lambda: float(next(clock)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", qn.CriticalStepWarning)
+        warnings.simplefilter("error", qn.LongRunWarning)
+        Q0, M0 = 10 * np.eye(p), np.sqrt(10 / 1e4) * G
+        tr = qn.integrate_ode(Q0, M0, np.eye(p_star), a, b, 0.125 / a, np.linspace(0, 60, 31))
+    assert tr.diverged and tr.alpha_diverged < 0.1
+    assert next(clock) > 2.0  # the fake clock did pass the first look at the pace (1 s)
 
 
 def test_eta_and_lr_give_the_same_run(rng):

@@ -591,10 +591,17 @@ class _Outputs:
 
 class _Progress:
     """A tqdm bar over ln(1 + α) (with ``progress``), and otherwise one :class:`LongRunWarning` when
-    the pace so far says the run needs more than :data:`LONG_RUN_S` more seconds."""
+    the pace so far says the run needs more than :data:`LONG_RUN_S` more seconds.
+
+    The pace is extrapolated only once the run has covered :attr:`MIN_FRACTION` of its horizon in
+    ln(1 + α): before that the pace is not yet even (start-up costs, and a run about to blow up
+    crawls in α while its step shrinks, then stops). A run still short of that share after
+    :data:`LONG_RUN_S` seconds warns without an estimate."""
 
     #: wall time (s) of the first look at the pace (then after 2, 4, 8, ... times as long)
     FIRST_CHECK_S = 1.0
+    #: share of ln(1 + α_end) covered before the pace is extrapolated
+    MIN_FRACTION = 0.05
 
     def __init__(self, enabled: bool, alpha_end: float):
         self.s_end, self.t0 = float(np.log1p(alpha_end)), time.perf_counter()
@@ -617,19 +624,26 @@ class _Progress:
             self.bar.update(s - self.bar.n)
             return
         elapsed = time.perf_counter() - self.t0
-        if self.warned or elapsed < self.next_check or s <= 0:
+        if self.warned or elapsed < self.next_check:
             return
         self.next_check = max(2 * self.next_check, elapsed)
-        remaining = elapsed * (self.s_end - s) / s  # ln(1+α) advances at a fairly even pace
-        if remaining > LONG_RUN_S:
-            self.warned = True
-            warnings.warn(
-                f"integrate_ode: α = {alpha:.3g} of {self.alpha_end:.3g} after {elapsed:.0f} s; at this pace about "
-                f"{remaining:.0f} s remain. progress=True shows a bar; Ctrl-C stops the run and raises "
-                "quadnet.RunInterrupted, whose .trajectory holds the outputs computed so far",
-                LongRunWarning,
-                stacklevel=4,
-            )
+        if s > 0 and s >= self.MIN_FRACTION * self.s_end:
+            remaining = elapsed * (self.s_end - s) / s  # ln(1 + α) advances at a fairly even pace
+            if remaining <= LONG_RUN_S:
+                return
+            estimate = f"at this pace about {remaining:.0f} s remain"
+        elif elapsed >= LONG_RUN_S:
+            estimate = "too early in the run for an estimate of what remains"
+        else:
+            return
+        self.warned = True
+        warnings.warn(
+            f"integrate_ode: α = {alpha:.3g} of {self.alpha_end:.3g} after {elapsed:.0f} s; {estimate}. "
+            "progress=True shows a bar; Ctrl-C stops the run and raises "
+            "quadnet.RunInterrupted, whose .trajectory holds the outputs computed so far",
+            LongRunWarning,
+            stacklevel=4,
+        )
 
     def close(self) -> None:
         if self.bar is not None:
