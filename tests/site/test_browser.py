@@ -31,19 +31,15 @@ Without Chromium the module skips with a message on a developer machine and fail
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
-import os
 import re
-import shutil
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from booktoc import toc_docs
+from browsing import PlaywrightTimeout, launch_chromium, serve, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
@@ -51,48 +47,9 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
 EXPLORER = "book/08_explorer"
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 900}
 
 pytestmark = pytest.mark.browser
-
-IN_CI = os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
-
-
-def _chromium() -> str | None:
-    for candidate in (
-        os.environ.get("QUADNET_CHROMIUM"),
-        "/usr/bin/chromium",
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-CHROMIUM = _chromium()
-try:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - pinned in requirements.txt
-    sync_playwright = PlaywrightTimeout = None
-
-
-def _unavailable(reason: str):
-    """Fail under CI, where .ci/run installs everything; skip on a developer machine."""
-    if IN_CI:
-        pytest.fail(f"browser test cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 DOCS = toc_docs()
@@ -105,46 +62,19 @@ def ids(docs):
 # ----------------------------------------------------------------------------- fixtures
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def site():
     """Base URL of _build/html served on a free port of 127.0.0.1."""
     if not (HTML / "index.html").is_file():
-        _unavailable("no site in _build/html: run `make book` (or `make test-book`) first")
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        unavailable("no site in _build/html: run `make book` (or `make test-book`) first")
+    with serve(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        _unavailable(
-            "headless Chromium not found (/usr/bin/chromium): `apt-get install "
-            "chromium` (Debian), or set QUADNET_CHROMIUM to its path"
-        )
-    if sync_playwright is None:
-        _unavailable("the playwright package is missing (pip install -r requirements.txt)")
-    with sync_playwright() as pw:
-        try:
-            chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:  # a broken install is as bad as a missing one
-            _unavailable(f"cannot start {CHROMIUM}: {exc}")
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 class Visit:

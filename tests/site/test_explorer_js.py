@@ -23,19 +23,16 @@ inside the built book is checked by tests/site/test_browser.py.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import math
 import shutil
-import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browsing import launch_chromium, serve, unavailable
 from scipy import stats
 from scipy.integrate import solve_ivp
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _unavailable, sync_playwright
 
 import quadnet as qn
 from quadnet import starts
@@ -54,11 +51,6 @@ ALPHA_FAMILY = 1e-3
 # ----------------------------------------------------------------------------- fixtures
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The explorer's files served on 127.0.0.1: core.html (the numerics only) and index.html
@@ -74,32 +66,14 @@ def served(tmp_path_factory):
         shutil.copytree(UPLOT, site / "uplot")
         body = f"<body style='max-width: 1000px; margin: auto'>{static_explorer_html(static='./')}</body></html>"
         (site / "index.html").write_text(head.format("explorer") + body)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        _unavailable("headless Chromium not found (/usr/bin/chromium): `apt-get install chromium` (Debian)")
-    if sync_playwright is None:
-        _unavailable("the playwright package is missing (pip install -r requirements.txt)")
-    with sync_playwright() as pw:
-        try:
-            chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:
-            _unavailable(f"cannot start {CHROMIUM}: {exc}")
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 class Page:
@@ -143,7 +117,7 @@ def core(browser, served):
 @pytest.fixture
 def explorer_page(browser, served):
     if not (UPLOT / "uPlot.iife.min.js").is_file():
-        _unavailable("uPlot is not vendored: run `make uplot` (or `make book`) first")
+        unavailable("uPlot is not vendored: run `make uplot` (or `make book`) first")
     opened = []
 
     def _open(theme="light", query=""):
@@ -650,7 +624,7 @@ def test_opened_as_a_file_computes_on_the_page(browser, served, tmp_path):
     """Opened from disk (file://, where browsers refuse workers) the chain runs on the page in
     time slices instead, and the page still reports no error."""
     if not (UPLOT / "uPlot.iife.min.js").is_file():
-        _unavailable("uPlot is not vendored: run `make uplot` (or `make book`) first")
+        unavailable("uPlot is not vendored: run `make uplot` (or `make book`) first")
     for f in SOURCES.iterdir():
         shutil.copy(f, tmp_path / f.name)
     shutil.copytree(UPLOT, tmp_path / "uplot")
