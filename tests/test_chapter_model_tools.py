@@ -1,0 +1,85 @@
+"""Tools the chapters on the model (1), the Hessian (7) and the appendices call: the Monte Carlo
+loss on ±1 inputs, checked against an exact enumeration of all 2^N inputs."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import quadnet as qn
+from quadnet.montecarlo import monte_carlo_loss_rademacher
+
+
+def exact_pm1_loss(W, Ws, a, b):
+    """½(y − ŷ)² averaged over all 2^N sign vectors: the exact ±1 expectation (small N only)."""
+    N = W.shape[-1]
+    X = np.array(list(itertools.product([-1.0, 1.0], repeat=N)))
+    err = b * ((X @ Ws.T) ** 2).sum(-1) / N - a * ((X @ W.T) ** 2).sum(-1) / N
+    return float(np.mean(0.5 * err**2))
+
+
+@pytest.fixture
+def weights():
+    p, ps, N = 3, 2, 6
+    Ws = qn.teacher(ps, N, seed=3, backend="numpy")
+    W = qn.init_student(p, N, seed=4, backend="numpy")
+    return W, Ws, 1 / p, 1 / ps
+
+
+def test_rademacher_loss_agrees_with_exact_enumeration(weights):
+    W, Ws, a, b = weights
+    est = monte_carlo_loss_rademacher(W, Ws, a, b, 200_000, seed=5)
+    exact = exact_pm1_loss(W, Ws, a, b)
+    # 5 standard errors: a false alarm has probability 6e-7
+    assert abs(est.mean - exact) < 5 * est.stderr
+    assert est.n_samples == 200_000 and 0 < est.stderr < 0.01 * exact
+
+
+def test_rademacher_closed_form_differs_from_gaussian_by_the_diagonal_of_D(weights):
+    """The exercise's correction, ε_±1 = ε_g − Σ D_nn², exact by enumeration; and Monte Carlo sees it."""
+    W, Ws, a, b = weights
+    N = W.shape[-1]
+    D = (b * Ws.T @ Ws - a * W.T @ W) / N
+    gauss = float(qn.population_loss(*qn.overlaps_from_weights(W, Ws), a, b))
+    assert exact_pm1_loss(W, Ws, a, b) == pytest.approx(gauss - np.sum(np.diag(D) ** 2), rel=1e-12)
+    est = monte_carlo_loss_rademacher(W, Ws, a, b, 400_000, seed=6)
+    assert gauss - est.mean > 5 * est.stderr  # the Gaussian formula is off at N = 6
+
+
+def test_rademacher_loss_batch_uses_common_inputs_and_generator_stream(weights):
+    W, Ws, a, b = weights
+    batch = np.stack([W, 2 * W, W])
+    est = monte_carlo_loss_rademacher(batch, Ws, a, b, 5000, seed=7, chunk=700)
+    single = monte_carlo_loss_rademacher(W, Ws, a, b, 5000, seed=7, chunk=700)
+    assert est.mean.shape == (3,) and est.mean[0] == est.mean[2]  # same inputs for every element
+    np.testing.assert_allclose(est.mean[0], single.mean, rtol=1e-12)
+    # a Generator is consumed, not copied: two calls on one stream see different inputs
+    g = np.random.default_rng(8)
+    first = monte_carlo_loss_rademacher(W, Ws, a, b, 1000, seed=g)
+    second = monte_carlo_loss_rademacher(W, Ws, a, b, 1000, seed=g)
+    assert first.mean != second.mean
+
+
+def test_rademacher_loss_is_zero_at_a_solution():
+    Ws = qn.teacher(2, 5, seed=1, backend="numpy")
+    W = qn.special_point("manifold", Ws, 3, 1 / 3, 1 / 2, seed=2)  # a W^T W = b W*^T W*: y = ŷ for every x
+    est = monte_carlo_loss_rademacher(W, Ws, 1 / 3, 1 / 2, 100, seed=0)
+    assert est.mean < 1e-25
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"a": 0.0}, "a must be"),
+        ({"b": -1.0}, "b must be"),
+        ({"n_samples": 1}, "n_samples"),
+        ({"chunk": 0}, "chunk"),
+    ],
+)
+def test_rademacher_loss_rejects_bad_input(weights, kwargs, match):
+    W, Ws, a, b = weights
+    args = {"a": a, "b": b, "n_samples": 100, "chunk": 10} | kwargs
+    with pytest.raises(ValueError, match=match):
+        monte_carlo_loss_rademacher(W, Ws, args["a"], args["b"], args["n_samples"], chunk=args["chunk"])
+    with pytest.raises(TypeError, match="seed"):
+        monte_carlo_loss_rademacher(W, Ws, a, b, 100, seed="x")
