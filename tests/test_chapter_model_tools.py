@@ -83,3 +83,20 @@ def test_rademacher_loss_rejects_bad_input(weights, kwargs, match):
         monte_carlo_loss_rademacher(W, Ws, args["a"], args["b"], args["n_samples"], chunk=args["chunk"])
     with pytest.raises(TypeError, match="seed"):
         monte_carlo_loss_rademacher(W, Ws, a, b, 100, seed="x")
+
+
+def test_throughput_bars_draws_each_record_value_and_leaves_gaps():
+    from matplotlib.figure import Figure
+
+    from quadnet import plotting
+
+    rows = [
+        {"N": 10**3, "baseline": {"replica_steps_per_s": 2.0}, "chain_numba": {"replica_steps_per_s": 5e6}},
+        {"N": 10**5, "weights": {"replica_steps_per_s": 30.0}},
+    ]
+    ax = plotting.throughput_bars(Figure().subplots(), {"rows": rows}, "t")
+    heights = np.array([bar.get_height() for bar in ax.patches]).reshape(4, 2)  # method-major, one bar per N
+    expected = [[2.0, np.nan], [np.nan, 30.0], [np.nan, np.nan], [5e6, np.nan]]
+    np.testing.assert_array_equal(heights, expected)
+    assert ax.get_yscale() == "log" and ax.get_title() == "t"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["$10^{3}$", "$10^{5}$"]
