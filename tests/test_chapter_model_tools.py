@@ -100,3 +100,48 @@ def test_throughput_bars_draws_each_record_value_and_leaves_gaps():
     np.testing.assert_array_equal(heights, expected)
     assert ax.get_yscale() == "log" and ax.get_title() == "t"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["$10^{3}$", "$10^{5}$"]
+
+
+def test_plane_rotations_are_the_exponential_of_the_plane_generator():
+    from scipy.linalg import expm
+
+    from quadnet.model import plane_rotations
+
+    p, i, j = 4, 1, 3
+    theta = np.linspace(-3.0, 3.0, 7)
+    O = plane_rotations(p, theta, i=i, j=j)
+    G = np.zeros((p, p))
+    G[i, j], G[j, i] = -1.0, 1.0  # the generator of rotations in the (i, j) plane
+    np.testing.assert_allclose(O, np.stack([expm(t * G) for t in theta]), atol=1e-13)
+    np.testing.assert_allclose(O @ np.swapaxes(O, -1, -2), np.broadcast_to(np.eye(p), O.shape), atol=1e-15)
+    np.testing.assert_allclose(np.linalg.det(O), 1.0, atol=1e-14)
+    # the group law: O(s) O(t) = O(s + t)
+    np.testing.assert_allclose(O[1] @ O[2], plane_rotations(p, [theta[1] + theta[2]], i=i, j=j)[0], atol=1e-14)
+
+
+def test_plane_rotations_leave_the_population_loss_invariant():
+    from quadnet.model import plane_rotations
+
+    Ws = qn.teacher(2, 30, seed=1, backend="numpy")
+    W = qn.init_student(3, 30, seed=2, backend="numpy")
+    a, b = 1 / 3, 1 / 2
+    eps = qn.population_loss(*qn.overlaps_from_weights(plane_rotations(3, np.linspace(0, 6, 13)) @ W, Ws), a, b)
+    np.testing.assert_allclose(eps, float(qn.population_loss(*qn.overlaps_from_weights(W, Ws), a, b)), rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        ((1, [0.0]), {}, ValueError, "p must be"),
+        ((3, [0.0]), {"i": 1, "j": 1}, ValueError, "different units"),
+        ((3, [0.0]), {"j": 3}, ValueError, "j must be"),
+        ((3, [[0.0]]), {}, ValueError, "1-d"),
+        ((3, [np.nan]), {}, ValueError, "finite"),
+        ((3, "x"), {}, TypeError, "theta"),
+    ],
+)
+def test_plane_rotations_reject_bad_input(args, kwargs, error, match):
+    from quadnet.model import plane_rotations
+
+    with pytest.raises(error, match=match):
+        plane_rotations(*args, **kwargs)
