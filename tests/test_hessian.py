@@ -80,3 +80,38 @@ def test_plateau_is_a_saddle_and_escape_rate_links_to_curvature():
     eig = np.linalg.eigvalsh(qn.hessian(qn.special_point("plateau", Ws, p, a, b, seed=1), Ws, a, b))
     assert eig[0] < 0
     assert -lr * N * eig[0] == pytest.approx(qn.escape_rate(p, ps, a, b, lr, drift_only=True), rel=1e-10)
+
+
+@pytest.mark.parametrize("where", ["origin", "plateau", "manifold"])
+def test_special_point_spectrum_matches_matrix_and_prediction(where):
+    from quadnet.hessian import special_point_spectrum
+
+    p, ps, N = 3, 2, 8
+    a, b = 1 / p, 1 / ps
+    Ws = qn.teacher(ps, N, seed=4, backend="numpy")
+    spec = special_point_spectrum(where, Ws, p, a, b, seed=9)
+    H = qn.hessian(qn.special_point(where, Ws, p, a, b, seed=9), Ws, a, b)
+    assert spec.where == where and spec.numerical.shape == spec.predicted.shape == (p * N,)
+    # the numerical spectrum is that of the matrix: its sum is the trace, its extremes the Rayleigh bounds
+    assert spec.numerical.sum() == pytest.approx(np.trace(H), abs=1e-12)
+    assert np.all(np.diff(spec.numerical) >= 0) and np.all(np.diff(spec.predicted) >= 0)
+    # the expanded prediction repeats each listed value by its multiplicity
+    assert spec.multiplicities.sum() == p * N
+    assert [(float(v), int(m)) for v, m in zip(spec.values, spec.multiplicities)] == qn.predicted_spectrum(
+        where, p, ps, N, a, b
+    )
+    # the closed form agrees with the matrix (rounding only, the entries are O(1/N))
+    assert spec.max_error < 1e-12
+    assert spec.max_error == np.abs(np.linalg.eigvalsh(H) - spec.predicted).max()
+
+
+def test_special_point_spectrum_rejects_bad_input():
+    from quadnet.hessian import special_point_spectrum
+
+    Ws = qn.teacher(2, 6, seed=0, backend="numpy")
+    with pytest.raises(ValueError, match="where"):
+        special_point_spectrum("saddle", Ws, 3, 0.5, 0.5)
+    with pytest.raises(ValueError, match="p must be"):
+        special_point_spectrum("manifold", Ws, 1, 0.5, 0.5)
+    with pytest.raises(ValueError, match="a must be"):
+        special_point_spectrum("origin", Ws, 3, -1.0, 0.5)

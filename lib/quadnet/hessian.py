@@ -13,15 +13,16 @@ so, flattening W row-major (index i·N + n),
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _validate as v
-from .backend import array_module
+from .backend import array_module, to_numpy
 from .model import make_rng
 
-__all__ = ["hessian", "loss_gradient", "predicted_spectrum", "special_point"]
+__all__ = ["SpectrumCheck", "hessian", "loss_gradient", "predicted_spectrum", "special_point", "special_point_spectrum"]
 
 
 def _D(W, W_star, a, b, xp):
@@ -268,3 +269,80 @@ def predicted_spectrum(where: str, p: int, p_star: int, N: int, a: Any, b: Any):
         if mult > 0:
             merged[val / N] = merged.get(val / N, 0) + mult
     return sorted(merged.items())
+
+
+@dataclass(frozen=True)
+class SpectrumCheck:
+    """Numerical and predicted Hessian spectra at one special point (NumPy, host).
+
+    Attributes
+    ----------
+    where : str
+        The special point: ``'origin'``, ``'plateau'`` or ``'manifold'``.
+    numerical : ndarray (p·N,)
+        Eigenvalues of :func:`hessian`, ascending.
+    predicted : ndarray (p·N,)
+        The eigenvalues of :func:`predicted_spectrum`, each repeated by its multiplicity, ascending.
+    values, multiplicities : ndarray
+        The distinct predicted eigenvalues and their multiplicities (int), as listed by
+        :func:`predicted_spectrum`.
+    """
+
+    where: str
+    numerical: np.ndarray
+    predicted: np.ndarray
+    values: np.ndarray
+    multiplicities: np.ndarray
+
+    @property
+    def max_error(self) -> float:
+        """Largest |numerical − predicted| eigenvalue, in the units of :func:`hessian`."""
+        return float(np.abs(self.numerical - self.predicted).max())
+
+
+def special_point_spectrum(where: str, W_star: Any, p: int, a: Any, b: Any, *, seed: Any = None) -> SpectrumCheck:
+    """The Hessian spectrum at a special point, computed and predicted (chapter 7 of the book).
+
+    Builds the weights with :func:`special_point`, diagonalizes :func:`hessian` on the host and
+    expands :func:`predicted_spectrum` into one entry per eigenvalue, both sorted, so that they
+    can be compared entry by entry.
+
+    Parameters
+    ----------
+    where : {'origin', 'plateau', 'manifold'}
+        The special point.
+    W_star : array (p*, N)
+        Teacher weights with orthonormal rows times √N (P = I, as the prediction assumes).
+    p : int ≥ 1
+        Student width (p ≥ p* on the manifold; N ≥ p + p* at the plateau).
+    a, b : float > 0
+        Student and teacher readouts.
+    seed : int ≥ 0, SeedSequence, numpy Generator or None
+        Randomness of the point, as in :func:`special_point`.
+
+    Returns
+    -------
+    SpectrumCheck
+        ``numerical`` and ``predicted`` eigenvalues (ascending, length p·N), the distinct predicted
+        ``values`` with their ``multiplicities``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`special_point` and :func:`hessian`, naming the parameter.
+
+    Examples
+    --------
+    >>> import quadnet as qn
+    >>> from quadnet.hessian import special_point_spectrum
+    >>> Ws = qn.teacher(1, 5, seed=0, backend="numpy")
+    >>> spec = special_point_spectrum("plateau", Ws, 2, 0.5, 1.0, seed=1)
+    >>> spec.numerical.shape, spec.max_error < 1e-12
+    ((10,), True)
+    """
+    W = special_point(where, W_star, p, a, b, seed=seed)
+    numerical = np.linalg.eigvalsh(to_numpy(hessian(W, W_star, a, b)))
+    p_star, N = W_star.shape
+    values, mult = np.array(predicted_spectrum(where, p, p_star, N, a, b)).T
+    mult = mult.astype(int)
+    return SpectrumCheck(where, numerical, np.repeat(values, mult), values, mult)

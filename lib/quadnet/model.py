@@ -12,7 +12,16 @@ import numpy as np
 from . import _validate as v
 from .backend import array_module, get_backend
 
-__all__ = ["ROLES", "role_seed", "make_rng", "teacher", "init_student", "overlaps_from_weights", "default_readouts"]
+__all__ = [
+    "ROLES",
+    "role_seed",
+    "make_rng",
+    "teacher",
+    "init_student",
+    "overlaps_from_weights",
+    "default_readouts",
+    "plane_rotations",
+]
 
 
 #: The roles that draw random numbers. Each role derives its own stream from a seed, so one integer
@@ -296,3 +305,50 @@ def overlaps_from_weights(W: Any, W_star: Any):
     N = W.shape[-1]
     Wt = xp.swapaxes(W, -1, -2)
     return W @ Wt / N, W @ xp.swapaxes(W_star, -1, -2) / N, W_star @ xp.swapaxes(W_star, -1, -2) / N
+
+
+def plane_rotations(p: int, theta: Any, *, i: int = 0, j: int = 1) -> np.ndarray:
+    """Rotations of the hidden units i and j by the angles θ: the symmetry W → OW of chapter 1.
+
+    Parameters
+    ----------
+    p : int ≥ 2
+        Student width (the matrices are p × p).
+    theta : array (T,) of finite floats
+        Angles in radians.
+    i, j : int
+        The two distinct units that rotate, 0 ≤ i, j < p; the others are left alone.
+
+    Returns
+    -------
+    ndarray (T, p, p)
+        NumPy float64 orthogonal matrices with determinant 1: the identity except
+        O[i, i] = O[j, j] = cos θ, O[i, j] = −sin θ, O[j, i] = sin θ.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter: p not an integer ≥ 2, theta not a finite 1-d array, i or j out of
+        range or equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from quadnet.model import plane_rotations
+    >>> plane_rotations(3, [np.pi / 2])[0].round(12) + 0.0
+    array([[ 0., -1.,  0.],
+           [ 1.,  0.,  0.],
+           [ 0.,  0.,  1.]])
+    """
+    p = v.integer("p", p, minimum=2)
+    i = v.integer("i", i, minimum=0, maximum=p - 1)
+    j = v.integer("j", j, minimum=0, maximum=p - 1)
+    if i == j:
+        raise ValueError(f"i and j must be two different units, got i = j = {i}")
+    theta = v.finite_array("theta", theta, np)
+    if theta.ndim != 1:
+        raise ValueError(f"theta must be a 1-d array of angles, got shape {theta.shape}")
+    O = np.tile(np.eye(p), (theta.size, 1, 1))
+    O[:, i, i] = O[:, j, j] = np.cos(theta)
+    O[:, i, j], O[:, j, i] = -np.sin(theta), np.sin(theta)
+    return O

@@ -112,3 +112,59 @@ def errorbar(ax, x, samples, *, axis=-1, label=None, color=None, marker="o", **k
     mean = np.nanmean(s, axis=axis)
     se = np.nanstd(s, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
     return ax.errorbar(x, mean, yerr=se, fmt=marker, ls="none", capsize=2, label=label, color=color, **kw)
+
+
+# --- model, Hessian and appendix chapters
+
+#: the four contenders of the performance appendix: key in a benchmark record, legend label
+THROUGHPUT_METHODS = (
+    ("baseline", "(a) NumPy loop"),
+    ("weights", "(b) sgd_weights"),
+    ("chain_numpy", "(c) chain, NumPy"),
+    ("chain_numba", "(d) chain, fused"),
+)
+
+
+def throughput_bars(ax, results, title=None):
+    """Grouped bars of replica-steps per second against N, one bar per method (Appendix B).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw (log y axis).
+    results : dict
+        A benchmark record as ``benchmarks/sgd_bench.py`` writes it: ``results["rows"]`` is a list
+        with one dict per N, holding ``"N"`` and, for each method of :data:`THROUGHPUT_METHODS`
+        that ran, ``{"replica_steps_per_s": float}``; a missing method leaves a gap.
+    title : str or None
+        The panel's title.
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax``.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from quadnet import plotting
+    >>> rows = [{"N": 1000, "weights": {"replica_steps_per_s": 1e5}}, {"N": 10000}]
+    >>> ax = plotting.throughput_bars(Figure().subplots(), {"rows": rows}, "demo")
+    >>> len(ax.patches), [t.get_text() for t in ax.get_xticklabels()]
+    (8, ['$10^{3}$', '$10^{4}$'])
+    """
+    import numpy as np
+
+    rows = results["rows"]
+    x = np.arange(len(rows))
+    w = 0.2
+    for k, (name, label) in enumerate(THROUGHPUT_METHODS):
+        vals = [r[name]["replica_steps_per_s"] if name in r else np.nan for r in rows]
+        ax.bar(x + (k - 1.5) * w, vals, w, label=label)
+    ax.set_xticks(x, [f"$10^{{{int(round(np.log10(r['N'])))}}}$" for r in rows])
+    ax.set_yscale("log")
+    ax.set_xlabel("input dimension $N$")
+    ax.set_ylabel("replica-steps per second")
+    if title is not None:
+        ax.set_title(title)
+    return ax
