@@ -365,7 +365,7 @@ def plateau_loss_scan(ps, p_star, N, eta, window, *, n_runs, seed, n_times=9, ba
 
     Examples
     --------
-    >>> scan = plateau_loss_scan([1, 2], 2, 2000, 0.125, (2.0, 3.0), n_runs=2, seed=0, n_times=2)
+    >>> scan = plateau_loss_scan([1, 2], 2, 500, 0.125, (1.0, 2.0), n_runs=2, seed=0, n_times=2)
     >>> bool(abs(scan.ode[0] - scan.drift[0]) < 0.05), scan.chain_mean.shape
     (True, (2,))
     """
