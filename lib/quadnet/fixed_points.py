@@ -12,9 +12,18 @@ import numpy as np
 
 from . import _validate as v
 from . import spectral_ode as so
-from .ode import ode_rhs
+from .backend import get_backend, to_numpy
+from .ode import integrate_ode, ode_rhs
 
-__all__ = ["ode_jacobian", "quotient_spectrum", "StationaryState", "stationary_state"]
+__all__ = [
+    "ode_jacobian",
+    "quotient_spectrum",
+    "StationaryState",
+    "stationary_state",
+    "PlateauScan",
+    "plateau_loss_scan",
+    "settled_plateau_q",
+]
 
 
 def _sym_coords(Q, M):
@@ -231,3 +240,157 @@ def _integrate_to(y0, p, p_star, a, b, lr, noise, horizon):
         events=blowup,
     )
     return None if sol.status == 1 or not np.all(np.isfinite(sol.y[:, -1])) else sol.y[:, -1]
+
+
+def _plateau_start(p, p_star, a, b, xp):
+    """The drift plateau as a start: Q = q_drift I, M = 0, P = I (on the backend ``xp``)."""
+    from .theory import plateau
+
+    return xp.asarray(plateau(p, p_star, a, b).Q), xp.zeros((p, p_star)), xp.eye(p_star)
+
+
+def settled_plateau_q(p, p_star, a, b, etas, *, alpha_end=3000.0, backend=None) -> np.ndarray:
+    """Plateau norm q = tr Q/p at which the ODE started on the drift plateau settles, at each step.
+
+    The ODE (with its γ² term) starts at Q = q_drift I, M = 0 (``P = I``), on the invariant line
+    M = 0, and is integrated to ``alpha_end``; from M = 0 exactly there is no escape, so the
+    :class:`~quadnet.theory.CriticalStepWarning` of steps near η_c is silenced (chapter 3, the
+    SGD-noise shift of the plateau).
+
+    Parameters
+    ----------
+    p, p_star : int ≥ 1
+        Student and teacher widths.
+    a, b : float > 0
+        Readouts.
+    etas : sequence of float > 0
+        Effective steps η = aγ, each below the critical step a·:func:`~quadnet.critical_lr`.
+    alpha_end : float > 0
+        Integration horizon.
+    backend : str, module or None
+        Array backend of the integration (default: the default backend).
+
+    Returns
+    -------
+    ndarray (len(etas),)
+        The settled norm for each step (NumPy).
+
+    Raises
+    ------
+    ValueError
+        A width that is not an integer ≥ 1, or a readout, ``alpha_end`` or a step that is not > 0.
+
+    Examples
+    --------
+    >>> q = settled_plateau_q(4, 2, 0.25, 0.5, [0.05, 0.125], alpha_end=500.0)
+    >>> from quadnet import plateau
+    >>> bool(abs(q[1] - plateau(4, 2, 0.25, 0.5, eta=0.125).q) < 1e-6)
+    True
+    """
+    import warnings
+
+    from .summaries import norm_per_unit
+    from .theory import CriticalStepWarning
+
+    p, p_star = v.integer("p", p), v.integer("p_star", p_star)
+    a, b = v.positive("a", a, array=False), v.positive("b", b, array=False)
+    alpha_end = v.positive("alpha_end", alpha_end, array=False)
+    etas = [v.positive("etas", e, array=False) for e in np.atleast_1d(etas)]
+    start = _plateau_start(p, p_star, a, b, get_backend(backend))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CriticalStepWarning)
+        return np.array(
+            [to_numpy(norm_per_unit(integrate_ode(*start, a, b, e / a, [0.0, alpha_end]).Q[-1])) for e in etas]
+        )
+
+
+@dataclass(frozen=True)
+class PlateauScan:
+    """The plateau loss against the student width, measured and predicted (:func:`plateau_loss_scan`).
+
+    Attributes
+    ----------
+    p : ndarray (n,)                 the student widths
+    chain_mean, chain_se : ndarray   window-averaged loss of the exact chain: mean and standard error over runs
+    ode : ndarray                    window-averaged loss of the ODE from the same start
+    drift, full : ndarray            plateau loss of the drift fixed point and of the full ODE's (γ² term)
+    """
+
+    p: np.ndarray
+    chain_mean: np.ndarray
+    chain_se: np.ndarray
+    ode: np.ndarray
+    drift: np.ndarray
+    full: np.ndarray
+
+
+def plateau_loss_scan(ps, p_star, N, eta, window, *, n_runs, seed, n_times=9, backend=None) -> PlateauScan:
+    """Plateau loss for each student width, from the drift plateau: exact chain and ODE (chapter 3).
+
+    For each width p, with the default readouts (a, b) = (1/p, 1/p*) and the same effective step
+    η (γ = η/a), the exact chain (:func:`~quadnet.sgd_overlaps`, ``n_runs`` runs, seed ``seed + p``)
+    and the ODE start on the drift plateau, Q = q_drift I and M = 0, and their losses are averaged
+    over ``n_times`` equally spaced times spanning ``window``.
+
+    Parameters
+    ----------
+    ps : sequence of int ≥ 1
+        Student widths.
+    p_star : int ≥ 1
+        Teacher width (``P = I``).
+    N : int ≥ 1
+        Input dimension of the chain.
+    eta : float > 0
+        Effective step η = aγ, the same for every width.
+    window : (float, float)
+        First and last time α of the average, 0 < first < last.
+    n_runs : int ≥ 2
+        Chain runs per width.
+    seed : int ≥ 0
+        Base seed: width p uses ``seed + p``.
+    n_times : int ≥ 1
+        Times in the window.
+    backend : str, module or None
+        Array backend (default: the default backend).
+
+    Returns
+    -------
+    PlateauScan
+
+    Raises
+    ------
+    ValueError
+        A width, ``N``, ``n_runs`` or ``n_times`` out of range, ``eta`` not > 0, or a window that
+        is not 0 < first < last.
+
+    Examples
+    --------
+    >>> scan = plateau_loss_scan([1, 2], 2, 500, 0.125, (1.0, 2.0), n_runs=2, seed=0, n_times=2)
+    >>> bool(abs(scan.ode[0] - scan.drift[0]) < 0.05), scan.chain_mean.shape
+    (True, (2,))
+    """
+    from .analysis import mean_and_stderr
+    from .model import default_readouts
+    from .sgd import sgd_overlaps
+    from .theory import plateau
+
+    ps = [v.integer("ps", pp) for pp in np.atleast_1d(ps)]
+    p_star, N = v.integer("p_star", p_star), v.integer("N", N)
+    n_runs, n_times = v.integer("n_runs", n_runs, minimum=2), v.integer("n_times", n_times)
+    eta = v.positive("eta", eta, array=False)
+    lo, hi = (float(w) for w in window)
+    if not 0 < lo < hi:
+        raise ValueError(f"window must be (first, last) with 0 < first < last, got {window!r}")
+    xp = get_backend(backend)
+    alphas = np.concatenate([[0.0], np.linspace(lo, hi, n_times)])
+    rows = []
+    for pp in ps:
+        a_p, b_p = default_readouts(pp, p_star)
+        Q0, M0, P = _plateau_start(pp, p_star, a_p, b_p, xp)
+        ch = sgd_overlaps(Q0, xp.zeros((n_runs, pp, p_star)), P, N, a_p, b_p, eta / a_p, alphas, seed=seed + pp)
+        od = integrate_ode(Q0, M0, P, a_p, b_p, eta / a_p, alphas)
+        rows.append(
+            [*mean_and_stderr(to_numpy(ch.loss[1:]).mean(0)), to_numpy(od.loss[1:]).mean()]
+            + [plateau(pp, p_star, a_p, b_p, g).loss for g in (0, eta / a_p)]
+        )
+    return PlateauScan(np.array(ps), *np.array(rows).T)

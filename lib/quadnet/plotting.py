@@ -168,3 +168,48 @@ def throughput_bars(ax, results, title=None):
     if title is not None:
         ax.set_title(title)
     return ax
+
+
+# --- plateau, manifold and bias chapters
+
+
+def ode_and_chain(ax, alphas, ode, chain, *, every=3, color=None, label=None):
+    """The ODE as a line, the exact chain as open markers (mean ± standard error), against α.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    alphas : array (T,)
+        Times; the first (α = 0) is left out of a log axis.
+    ode, chain : array (T, R)
+        The same quantity for R runs of each; the ODE is drawn as its mean over runs, the chain
+        at every ``every``-th time from the second.
+    every : int
+        Spacing of the chain's markers.
+    color, label
+        Colour of both, label of the markers.
+
+    Returns
+    -------
+    matplotlib.container.ErrorbarContainer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from quadnet import plotting
+    >>> ax = Figure().subplots()
+    >>> bars = plotting.ode_and_chain(ax, np.arange(7.0), np.ones((7, 2)), np.ones((7, 3)))
+    >>> len(ax.lines) >= 1
+    True
+    """
+    import numpy as np
+
+    from .analysis import mean_and_stderr
+
+    ode, chain = np.asarray(ode), np.asarray(chain)
+    sel = np.arange(1, len(alphas), every)
+    ax.plot(alphas[1:], ode[1:].mean(1), color=color, lw=1.5)
+    m, s = mean_and_stderr(chain[sel], axis=1)
+    return ax.errorbar(alphas[sel], m, s, fmt="o", ms=3.5, mfc="none", color=color, label=label)
