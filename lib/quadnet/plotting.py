@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-__all__ = ["STYLE", "apply_style", "style", "COLORS", "errorbar"]
+__all__ = [
+    "STYLE",
+    "apply_style",
+    "style",
+    "COLORS",
+    "errorbar",
+    "THROUGHPUT_METHODS",
+    "throughput_bars",
+    "ode_and_chain",
+    "hlines",
+    "decay_collapse",
+    "errorbar_fit",
+    "legend_entries",
+]
 
 COLORS = ["#1f5fa6", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c", "#8d6a4f", "#555555"]
 
@@ -213,3 +226,161 @@ def ode_and_chain(ax, alphas, ode, chain, *, every=3, color=None, label=None):
     ax.plot(alphas[1:], ode[1:].mean(1), color=color, lw=1.5)
     m, s = mean_and_stderr(chain[sel], axis=1)
     return ax.errorbar(alphas[sel], m, s, fmt="o", ms=3.5, mfc="none", color=color, label=label)
+
+
+# --- regimes chapter
+
+
+def hlines(ax, values, **kw):
+    """Horizontal reference lines, one at each of ``values`` (plateau levels, predicted values).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    values : iterable of float
+        Heights; NaN values are skipped.
+    **kw
+        Passed to ``Axes.axhline`` (default: dotted, thin, grey).
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from quadnet import plotting
+    >>> len(plotting.hlines(Figure().subplots(), [1.0, 0.5, float("nan")]))
+    2
+    """
+    import math
+
+    style = {"color": "0.5", "ls": ":", "lw": 1} | kw
+    return [ax.axhline(y, **style) for y in values if not math.isnan(y)]
+
+
+def decay_collapse(ax, alpha, values, tau, *, start=0.1, **kw):
+    """Plot a decaying curve on the axes of a collapse: ``values(α)/values(α₀)`` against
+    ``(α − α₀)/tau``, from α₀ = the first output at or after ``start`` × the last time on (chapter 8:
+    the alignment with the start against the predicted lifetime, e^{−x} if the prediction is right).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    alpha : array (T,)
+        Increasing times.
+    values : array (T,)
+        The decaying quantity.
+    tau : float > 0
+        Time unit of the horizontal axis.
+    start : float in [0, 1)
+        Where the plotted stretch starts, as a fraction of the last time.
+    **kw
+        Passed to ``Axes.plot``.
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` and ``values`` of different lengths, ``tau`` ≤ 0, ``start`` outside [0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from quadnet import plotting
+    >>> al = np.linspace(0, 10, 11)
+    >>> (line,) = plotting.decay_collapse(Figure().subplots(), al, 2 * np.exp(-al / 5), 5.0)
+    >>> line.get_xdata()[:2].tolist(), round(float(line.get_ydata()[-1]), 6)
+    ([0.0, 0.2], 0.165299)
+    """
+    import numpy as np
+
+    al, y = np.asarray(alpha, dtype=float), np.asarray(values, dtype=float)
+    if al.ndim != 1 or y.shape != al.shape:
+        raise ValueError(f"alpha and values must be 1-d of the same length, got {al.shape} and {y.shape}")
+    if not tau > 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    if not 0 <= start < 1:
+        raise ValueError(f"start must lie in [0, 1), got {start}")
+    i0 = int(np.searchsorted(al, start * al[-1]))
+    return ax.plot((al[i0:] - al[i0]) / tau, y[i0:] / y[i0], **kw)
+
+
+def errorbar_fit(ax, x, y, yerr, fit=None, *, x_fit=None, color=None, fmt="o", label=None, **kw):
+    """Points with error bars and, optionally, a fitted line through them in the same colour.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    x, y, yerr : arrays (n,)
+        Points and their standard errors.
+    fit : callable or None
+        The fitted curve (e.g. a :class:`~quadnet.LineFit`), evaluated on ``x_fit``.
+    x_fit : array or None
+        Where to draw ``fit`` (default: 20 points from 0 to max x).
+    color, fmt, label
+        Colour and marker of the points, legend label.
+    **kw
+        Passed to ``Axes.errorbar``.
+
+    Returns
+    -------
+    matplotlib.container.ErrorbarContainer
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from quadnet import line_fit, plotting
+    >>> ax = Figure().subplots()
+    >>> x, y, e = [0.5, 1.0], [1.1, 1.3], [0.1, 0.1]
+    >>> bars = plotting.errorbar_fit(ax, x, y, e, line_fit(x, y, e))
+    >>> ax.lines[-1].get_color() == bars.lines[0].get_color()     # the fitted line, in the points' colour
+    True
+    """
+    import numpy as np
+
+    bars = ax.errorbar(x, y, yerr=yerr, fmt=fmt, color=color, capsize=kw.pop("capsize", 3), label=label, **kw)
+    if fit is not None:
+        xx = np.linspace(0, np.max(x), 20) if x_fit is None else np.asarray(x_fit, dtype=float)
+        ax.plot(xx, fit(xx), color=bars.lines[0].get_color(), lw=1)
+    return bars
+
+
+def legend_entries(ax, entries, *, color="0.3", **legend_kw):
+    """Add legend entries for marker or line styles that stand for several curves, then draw
+    the legend.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    entries : iterable of (fmt, label) or (fmt, label, dict)
+        Format string (``"o"``, ``"s"``, ``"-"``...), label and extra ``Axes.plot`` keywords.
+    color : color
+        Colour of the entries.
+    **legend_kw
+        Passed to ``Axes.legend``.
+
+    Returns
+    -------
+    matplotlib.legend.Legend
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from quadnet import plotting
+    >>> leg = plotting.legend_entries(Figure().subplots(), [("o", "ODE", {"mfc": "none"}), ("-", "predicted")])
+    >>> [t.get_text() for t in leg.get_texts()]
+    ['ODE', 'predicted']
+    """
+    for entry in entries:
+        fmt, label, extra = (tuple(entry) + ({},))[:3]
+        ax.plot([], [], fmt, color=color, label=label, **extra)
+    return ax.legend(**legend_kw)
