@@ -14,6 +14,8 @@ from . import _validate as v
 from .backend import array_module, to_numpy
 from .manifold import RankDeficientWarning, polar
 from .model import make_rng
+from .ode import integrate_ode
+from .sgd import sgd_overlaps
 
 __all__ = [
     "escape_time",
@@ -26,6 +28,8 @@ __all__ = [
     "mean_chord",
     "SphereUniformity",
     "sphere_uniformity",
+    "chain_ode_gap",
+    "run_outcome",
 ]
 
 
@@ -474,3 +478,105 @@ def sphere_uniformity(X: Any, *, draws: int = 999, seed: Any = None) -> SphereUn
         done += k
     p = (1 + exceed) / (draws + 1)
     return SphereUniformity(n, d, draws, *(float(s) for s in observed), *(float(q) for q in p))
+
+
+def chain_ode_gap(
+    Q0: Any,
+    M0: Any,
+    P: Any,
+    N: int,
+    a: float,
+    b: float,
+    lr: Any = None,
+    alphas: Any = None,
+    *,
+    eta: Any = None,
+    seed: Any = None,
+) -> tuple[float, float]:
+    """RMS distance between the exact chain's loss and the ODE's, each replica from its own start (chapter 2).
+
+    Runs the finite-N chain (:func:`quadnet.sgd_overlaps`) and the N → ∞ ODE
+    (:func:`quadnet.integrate_ode`) from the same start overlaps, squares the loss difference,
+    averages it over ``alphas[1:]`` (the start, where both agree, is left out) for each replica,
+    and returns the square root of its mean over the replicas with a delta-method standard error.
+
+    Parameters
+    ----------
+    Q0, M0, P : arrays (R, p, p), (R, p, p*), (p*, p*) or (R, p*, p*)
+        Start overlaps of R ≥ 2 replicas (e.g. :func:`quadnet.informed_overlaps`).
+    N : int
+        Input dimension of the chain.
+    a, b, lr, eta
+        Readouts and step (γ or η = aγ, exactly one).
+    alphas : array (T,), T ≥ 2
+        Times at which the two losses are compared; ``alphas[0]`` is not counted.
+    seed : int, SeedSequence, Generator or None
+        Randomness of the chain.
+
+    Returns
+    -------
+    (rms, stderr) : floats
+        rms = √(mean over replicas of the mean over α of (ε_chain − ε_ODE)²); stderr = s.e. of
+        that mean divided by 2 rms (first order in the error).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two times or two replicas, bad parameters (from the simulators).
+
+    Examples
+    --------
+    >>> from quadnet.starts import informed_overlaps
+    >>> O = np.eye(4, 2)
+    >>> start = informed_overlaps(O, 0.5, 400, 8, seed=0)
+    >>> rms, se = chain_ode_gap(*start, 400, 0.25, 0.5, 0.5, [0.0, 2.0, 4.0], seed=1)
+    >>> bool(0 < se < rms < 1)
+    True
+    """
+    al = v.alphas(alphas)
+    if al.size < 2:
+        raise ValueError(f"alphas must hold at least 2 times (the first is not counted), got {al.size}")
+    if np.ndim(M0) != 3 or np.shape(M0)[0] < 2:
+        raise ValueError(f"M0 must be a batch (R, p, p*) of R ≥ 2 replicas, got shape {np.shape(M0)}")
+    chain = sgd_overlaps(Q0, M0, P, N, a, b, lr, al, eta=eta, seed=seed)
+    ode = integrate_ode(Q0, M0, P, a, b, lr, al, eta=eta)
+    d2 = np.mean(to_numpy(chain.loss - ode.loss)[1:] ** 2, axis=0)
+    ms, ms_se = mean_and_stderr(d2)
+    return float(np.sqrt(ms)), float(ms_se / (2 * np.sqrt(ms)))
+
+
+def run_outcome(trajectory: Any, zero_loss: float = 1e-3) -> str:
+    """How a single run ended: ``"diverged"``, ``"zero loss"`` (final loss below ``zero_loss``) or
+    ``"stationary"`` (a finite loss above it), chapter 2's phase diagram.
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        One run (no replica axis), e.g. from :func:`quadnet.integrate_ode`: needs ``diverged``
+        and ``loss``.
+    zero_loss : float > 0
+        The loss below which the run counts as having reached the zero-loss manifold.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        A batch of runs (a ``diverged`` flag per replica), or ``zero_loss`` ≤ 0.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> run_outcome(SimpleNamespace(diverged=False, loss=np.array([0.3, 1e-5])))
+    'zero loss'
+    >>> run_outcome(SimpleNamespace(diverged=False, loss=np.array([0.3, 0.1])))
+    'stationary'
+    """
+    zero_loss = v.positive("zero_loss", zero_loss, array=False)
+    if np.ndim(to_numpy(trajectory.diverged)) != 0:
+        raise ValueError("trajectory must be a single run (one diverged flag), not a batch of replicas")
+    if bool(trajectory.diverged):
+        return "diverged"
+    return "zero loss" if float(to_numpy(trajectory.loss)[-1]) < zero_loss else "stationary"

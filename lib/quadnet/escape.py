@@ -34,8 +34,10 @@ from scipy.integrate import solve_ivp
 
 from . import _validate as v
 from . import spectral_ode as so
-from .analysis import escape_time
+from .analysis import escape_time, log_slope, mean_and_stderr
+from .backend import to_numpy
 from .model import make_rng
+from .ode import integrate_ode
 from .sgd import sgd_overlaps
 from .starts import gaussian_overlaps
 from .theory import critical_lr, escape_rate, manifold_critical_lr, plateau, plateau_basin_q
@@ -51,6 +53,11 @@ __all__ = [
     "noise_seed_variance",
     "escape_time_law",
     "escape_time_estimate",
+    "EscapeComparison",
+    "compare_escape_time",
+    "GrowthRate",
+    "chain_growth_rate",
+    "ode_escape_times",
 ]
 
 #: samples behind escape_time_estimate's mean (Monte Carlo error ≈ sd / 45, a few 1e-2 in α)
@@ -652,3 +659,235 @@ def gaussian_escape_times(
     b = b0 if b is None else b
     start = gaussian_overlaps(p, p_star, N, replicas, q0=q0, seed=seed)
     return chain_escape_times(*start, N, a, b, lr, eta=eta, noise=noise, seed=seed, **kwargs)
+
+
+@dataclass(frozen=True)
+class EscapeComparison:
+    """The mean escape time of the exact chain against its prediction, for one setting (chapter 4).
+
+    Attributes
+    ----------
+    times : EscapeTimes    the chain's escape times, one per replica
+    mean, stderr : float   mean ± standard error over the replicas that escaped (NaN if fewer than two did)
+    predicted : float      :func:`escape_time_estimate` (NaN outside the plateau's basin, or not asked for)
+    diverged : float       the fraction of replicas that diverged
+    """
+
+    times: EscapeTimes
+    mean: float
+    stderr: float
+    predicted: float
+    diverged: float
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """The escape times of the replicas, ``times.alpha``."""
+        return self.times.alpha
+
+    @property
+    def relative_error(self) -> float:
+        """mean / predicted − 1: the relative error of the prediction."""
+        return self.mean / self.predicted - 1
+
+    def agrees(self, n_se: float = 3.0, rel: float = 0.01) -> bool:
+        """|mean − predicted| < n_se · stderr + rel · predicted: the prediction inside the error bar
+        widened by a relative allowance for the O(N^{-1/2}) corrections (chapter 4's criterion)."""
+        return bool(abs(self.mean - self.predicted) < n_se * self.stderr + rel * self.predicted)
+
+
+def compare_escape_time(
+    p, p_star, N, replicas, lr=None, *, eta=None, a=None, b=None, q0=1.0, noise=0.0, seed=None, predict=True, **kwargs
+) -> EscapeComparison:
+    """Measure the escape time of the exact chain from Gaussian starts and set it beside its prediction.
+
+    :func:`gaussian_escape_times` (the measurement), the mean ± standard error over the replicas
+    that escaped, the fraction that diverged, and :func:`escape_time_estimate` (nothing fitted).
+
+    Parameters
+    ----------
+    p, p_star, N, replicas, lr, eta, a, b, q0, noise, seed, **kwargs
+        As in :func:`gaussian_escape_times` (readouts default to 1/p and 1/p*).
+    predict : bool
+        Compute the prediction (a few seconds per new setting); False leaves it NaN.
+
+    Returns
+    -------
+    EscapeComparison
+        ``predicted`` is NaN for a start outside the plateau's basin (q0 ≥ :func:`quadnet.plateau_basin_q`),
+        where the runs diverge and there is no escape to predict.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad parameters (from :func:`gaussian_escape_times` and :func:`escape_time_estimate`).
+
+    Examples
+    --------
+    >>> c = compare_escape_time(4, 2, 500, 4, eta=0.125, seed=3, predict=False)
+    >>> c.alpha.shape, bool(c.mean > 0), c.diverged
+    ((4,), True, 0.0)
+    """
+    times = gaussian_escape_times(
+        p, p_star, N, replicas, lr, eta=eta, a=a, b=b, q0=q0, noise=noise, seed=seed, **kwargs
+    )
+    a = 1.0 / p if a is None else a
+    b = 1.0 / p_star if b is None else b
+    escaped = times.alpha[np.isfinite(times.alpha)]
+    mean, se = mean_and_stderr(escaped) if escaped.size > 1 else (np.nan, np.nan)
+    predicted = np.nan
+    if predict:
+        lr = v.step(lr, eta, a)
+        if q0 < plateau_basin_q(p, p_star, a, b, lr, noise=noise):
+            predicted = escape_time_estimate(p, p_star, a, b, lr, N, q0=q0, noise=noise)
+    return EscapeComparison(times, float(mean), float(se), float(predicted), float(times.diverged.mean()))
+
+
+@dataclass(frozen=True)
+class GrowthRate:
+    """The exponential growth rate of M on the plateau, fitted on the exact chain (chapter 4).
+
+    Attributes
+    ----------
+    alpha : ndarray (T,)       times of the recorded overlaps
+    m2 : ndarray (T, R)        ‖M‖_F² of each replica
+    rates : ndarray (R,)       the rate of each replica: half the slope of ln ‖M‖_F² in its linear window
+    mean, stderr : float       mean ± standard error of ``rates``
+    theory : float             the plateau rate r_pl (:func:`quadnet.escape_rate`, noise-shifted plateau)
+    window_start : float       the α after which the norm-learning transient is over
+    """
+
+    alpha: np.ndarray
+    m2: np.ndarray
+    rates: np.ndarray
+    mean: float
+    stderr: float
+    theory: float
+    window_start: float
+
+
+def chain_growth_rate(
+    p,
+    p_star,
+    N,
+    replicas,
+    lr=None,
+    *,
+    eta=None,
+    a=None,
+    b=None,
+    q0=1.0,
+    seed=None,
+    upper=0.03,
+    settle=0.01,
+    dalpha=0.25,
+) -> GrowthRate:
+    """Fit the growth rate of M on the exact chain from Gaussian starts, in the window where the
+    linearization around the plateau holds.
+
+    The chain (:func:`quadnet.sgd_overlaps` from :func:`quadnet.gaussian_overlaps`) is recorded
+    every ``dalpha`` up to the predicted mean escape time. Each replica's rate is half the slope of
+    ln ‖M‖_F² (:func:`quadnet.log_slope`) over the samples where three conditions hold: the
+    norm-learning transient is over (its rate r(α) within ``settle`` of r_pl, :func:`norm_transient`),
+    ‖M‖_F² has grown tenfold above its start p p* q0 / N, and ‖M‖_F² < ``upper``.
+
+    Parameters
+    ----------
+    p, p_star, N : int
+        Widths and input dimension.
+    replicas : int
+        Independent students.
+    lr, eta : float
+        The step, as γ or η = aγ (exactly one).
+    a, b : float or None
+        Readouts; default 1/p and 1/p*.
+    q0 : float > 0
+        Initialization scale (weights i.i.d. N(0, q0)).
+    seed : int or None
+        One seed for the starts and the chain (different streams).
+    upper : float > 0
+        Upper end of the linear window in ‖M‖_F².
+    settle : float in (0, 1)
+        Relative distance of r(α) from r_pl at which the transient counts as over.
+    dalpha : float > 0
+        Recording interval in α.
+
+    Returns
+    -------
+    GrowthRate
+
+    Raises
+    ------
+    ValueError
+        Bad parameters, or a replica with fewer than two samples in its window (N too small for
+        the linear regime to show, or ``upper`` too low).
+
+    Examples
+    --------
+    >>> g = chain_growth_rate(4, 2, 10_000, 2, eta=0.125, seed=4)
+    >>> g.rates.shape, bool(abs(g.mean / g.theory - 1) < 0.1)
+    ((2,), True)
+    """
+    a = 1.0 / v.integer("p", p) if a is None else a
+    b = 1.0 / v.integer("p_star", p_star) if b is None else b
+    lr = v.step(lr, eta, v.positive("a", a, array=False))
+    upper = v.positive("upper", upper, array=False)
+    settle = v.positive("settle", settle, array=False, maximum=1.0)
+    dalpha = v.positive("dalpha", dalpha, array=False)
+    tr = norm_transient(p, p_star, a, b, lr, q0=q0)
+    t_on = tr.alpha[np.argmax(np.abs(tr.rate / tr.plateau_rate - 1) < settle)]
+    al = np.arange(0, escape_time_estimate(p, p_star, a, b, lr, N, q0=q0), dalpha)
+    run = sgd_overlaps(*gaussian_overlaps(p, p_star, N, replicas, q0=q0, seed=seed), N, a, b, lr, al, seed=seed)
+    m2 = to_numpy(np.sum(run.M**2, axis=(-2, -1)))
+    on = (al > t_on)[:, None] & (m2 > 10 * p * p_star * q0 / N) & (m2 < upper)
+    if np.any(on.sum(axis=0) < 2):
+        raise ValueError(
+            f"some replicas have fewer than 2 samples in the linear window (N = {N}, upper = {upper:g}): "
+            "N must be larger (or upper higher) for the exponential growth to show"
+        )
+    rates = np.array([log_slope(al[on[:, i]], m2[on[:, i], i]) / 2 for i in range(m2.shape[1])])
+    mean, se = mean_and_stderr(rates)
+    return GrowthRate(al, m2, rates, float(mean), float(se), tr.plateau_rate, float(t_on))
+
+
+def ode_escape_times(
+    Q0, M0, P, a, b, lr=None, *, eta=None, alpha_max, dalpha=0.05, noise=0.0, level=None
+) -> np.ndarray:
+    """Escape times of the N → ∞ ODE (:func:`quadnet.integrate_ode`) from given start overlaps.
+
+    The ODE is recorded on the grid ``numpy.arange(0, alpha_max, dalpha)`` and the escape time is
+    the first crossing of ``level`` (:func:`quadnet.escape_time`, linear interpolation). With the
+    chain's own starts it keeps the initial randomness and drops the SGD noise (chapter 4).
+
+    Parameters
+    ----------
+    Q0, M0, P : arrays (R, p, p), (R, p, p*), (p*, p*) or (R, p*, p*)
+        Start overlaps of R replicas.
+    a, b, lr, eta, noise
+        Readouts, step (γ or η = aγ, exactly one) and label noise.
+    alpha_max : float > 0
+        End of the recorded grid; replicas that have not escaped by then get NaN.
+    dalpha : float > 0
+        Grid spacing.
+    level : float or None
+        Escape level; default :func:`escape_level` of this setting.
+
+    Returns
+    -------
+    ndarray (R,)
+
+    Examples
+    --------
+    >>> Q0, M0, P = gaussian_overlaps(4, 2, 1000, 3, seed=0)
+    >>> t = ode_escape_times(Q0, M0, P, 0.25, 0.5, eta=0.125, alpha_max=60.0)
+    >>> t.shape, bool(np.isfinite(t).all())
+    ((3,), True)
+    """
+    a = v.positive("a", a, array=False)
+    lr = v.step(lr, eta, a)
+    alpha_max = v.positive("alpha_max", alpha_max, array=False)
+    dalpha = v.positive("dalpha", dalpha, array=False)
+    M0 = np.asarray(M0)
+    if level is None:
+        level = escape_level(M0.shape[-2], M0.shape[-1], a, b, lr, noise=noise)
+    al = np.arange(0, alpha_max, dalpha)
+    return escape_time(al, to_numpy(integrate_ode(Q0, M0, P, a, b, lr, al, noise=noise).loss), level)
