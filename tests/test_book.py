@@ -74,3 +74,13 @@ def test_glue_without_myst_nb_does_nothing(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_myst_nb)
     assert book.glue("x", qn.to_numpy(1.5)) is None
+
+
+def test_glue_all_glues_each_name_in_order(monkeypatch):
+    seen = []
+    monkeypatch.setattr(book, "glue", lambda name, value, display=False: seen.append((name, value)))
+    book.glue_all({"b": 2, "a": 1}, c=3)
+    assert seen == [("b", 2), ("a", 1), ("c", 3)]
+    with pytest.raises(TypeError, match="non-empty string"):
+        book.glue_all({"": 1})
+    assert seen == [("b", 2), ("a", 1), ("c", 3)]  # nothing glued from a bad call

@@ -17,13 +17,14 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from .backend import backend_name, default_backend
 from .profiles import PROFILES, profile
 
 __all__ = [
     "glue",
+    "glue_all",
     "in_colab",
     "banner",
     "timed",
@@ -55,6 +56,33 @@ PROFILE_HINT = (
     + " | ".join(PROFILES)
     + " before this cell (in a notebook or Colab: %env QUADNET_PROFILE=quick), then run again"
 )
+
+
+def glue_all(values: Mapping[str, Any] | None = None, /, **named: Any) -> None:
+    """Glue every entry of ``values`` and then of the keywords, in order, with :func:`glue`.
+
+    Parameters
+    ----------
+    values : mapping of str to value, optional
+        Names and values (for names built in a loop, e.g. ``{f"rate_{k}": r for ...}``).
+    **named
+        More names and values.
+
+    Raises
+    ------
+    TypeError
+        A name that is not a non-empty string.
+
+    Examples
+    --------
+    >>> glue_all({"a_1": 1.0}, slope=0.5, n=3)   # three glued numbers (nothing without myst-nb)
+    """
+    items = list(dict(values or {}).items()) + list(named.items())
+    for name, _ in items:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"glue_all: every name must be a non-empty string, got {name!r}")
+    for name, value in items:
+        glue(name, value)
 
 
 def in_colab() -> bool:
