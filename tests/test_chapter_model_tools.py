@@ -1,5 +1,6 @@
 """Tools the chapters on the model (1), the Hessian (7) and the appendices call: the Monte Carlo
-loss on ±1 inputs, checked against an exact enumeration of all 2^N inputs."""
+loss on ±1 inputs (``monte_carlo_loss(..., inputs="rademacher")``), checked against an exact
+enumeration of all 2^N inputs."""
 
 import itertools
 
@@ -7,7 +8,6 @@ import numpy as np
 import pytest
 
 import quadnet as qn
-from quadnet.montecarlo import monte_carlo_loss_rademacher
 
 
 def exact_pm1_loss(W, Ws, a, b):
@@ -28,7 +28,7 @@ def weights():
 
 def test_rademacher_loss_agrees_with_exact_enumeration(weights):
     W, Ws, a, b = weights
-    est = monte_carlo_loss_rademacher(W, Ws, a, b, 200_000, seed=5)
+    est = qn.monte_carlo_loss(W, Ws, a, b, 200_000, inputs="rademacher", seed=5)
     exact = exact_pm1_loss(W, Ws, a, b)
     # 5 standard errors: a false alarm has probability 6e-7
     assert abs(est.mean - exact) < 5 * est.stderr
@@ -42,28 +42,28 @@ def test_rademacher_closed_form_differs_from_gaussian_by_the_diagonal_of_D(weigh
     D = (b * Ws.T @ Ws - a * W.T @ W) / N
     gauss = float(qn.population_loss(*qn.overlaps_from_weights(W, Ws), a, b))
     assert exact_pm1_loss(W, Ws, a, b) == pytest.approx(gauss - np.sum(np.diag(D) ** 2), rel=1e-12)
-    est = monte_carlo_loss_rademacher(W, Ws, a, b, 400_000, seed=6)
+    est = qn.monte_carlo_loss(W, Ws, a, b, 400_000, inputs="rademacher", seed=6)
     assert gauss - est.mean > 5 * est.stderr  # the Gaussian formula is off at N = 6
 
 
 def test_rademacher_loss_batch_uses_common_inputs_and_generator_stream(weights):
     W, Ws, a, b = weights
     batch = np.stack([W, 2 * W, W])
-    est = monte_carlo_loss_rademacher(batch, Ws, a, b, 5000, seed=7, chunk=700)
-    single = monte_carlo_loss_rademacher(W, Ws, a, b, 5000, seed=7, chunk=700)
+    est = qn.monte_carlo_loss(batch, Ws, a, b, 5000, inputs="rademacher", seed=7, chunk=700)
+    single = qn.monte_carlo_loss(W, Ws, a, b, 5000, inputs="rademacher", seed=7, chunk=700)
     assert est.mean.shape == (3,) and est.mean[0] == est.mean[2]  # same inputs for every element
     np.testing.assert_allclose(est.mean[0], single.mean, rtol=1e-12)
     # a Generator is consumed, not copied: two calls on one stream see different inputs
     g = np.random.default_rng(8)
-    first = monte_carlo_loss_rademacher(W, Ws, a, b, 1000, seed=g)
-    second = monte_carlo_loss_rademacher(W, Ws, a, b, 1000, seed=g)
+    first = qn.monte_carlo_loss(W, Ws, a, b, 1000, inputs="rademacher", seed=g)
+    second = qn.monte_carlo_loss(W, Ws, a, b, 1000, inputs="rademacher", seed=g)
     assert first.mean != second.mean
 
 
 def test_rademacher_loss_is_zero_at_a_solution():
     Ws = qn.teacher(2, 5, seed=1, backend="numpy")
     W = qn.special_point("manifold", Ws, 3, 1 / 3, 1 / 2, seed=2)  # a W^T W = b W*^T W*: y = ŷ for every x
-    est = monte_carlo_loss_rademacher(W, Ws, 1 / 3, 1 / 2, 100, seed=0)
+    est = qn.monte_carlo_loss(W, Ws, 1 / 3, 1 / 2, 100, inputs="rademacher", seed=0)
     assert est.mean < 1e-25
 
 
@@ -80,9 +80,11 @@ def test_rademacher_loss_rejects_bad_input(weights, kwargs, match):
     W, Ws, a, b = weights
     args = {"a": a, "b": b, "n_samples": 100, "chunk": 10} | kwargs
     with pytest.raises(ValueError, match=match):
-        monte_carlo_loss_rademacher(W, Ws, args["a"], args["b"], args["n_samples"], chunk=args["chunk"])
+        qn.monte_carlo_loss(W, Ws, args["a"], args["b"], args["n_samples"], inputs="rademacher", chunk=args["chunk"])
+    with pytest.raises(ValueError, match="inputs must be one of"):
+        qn.monte_carlo_loss(W, Ws, a, b, 100, inputs="uniform")
     with pytest.raises(TypeError, match="seed"):
-        monte_carlo_loss_rademacher(W, Ws, a, b, 100, seed="x")
+        qn.monte_carlo_loss(W, Ws, a, b, 100, inputs="rademacher", seed="x")
 
 
 def test_throughput_bars_draws_each_record_value_and_leaves_gaps():
