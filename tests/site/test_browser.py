@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from booktoc import toc_docs
-from browsing import PlaywrightTimeout, serve, unavailable
+from browsing import PlaywrightTimeout, launch_chromium, serve, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
@@ -69,6 +69,12 @@ def site():
         unavailable("no site in _build/html: run `make book` (or `make test-book`) first")
     with serve(HTML) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 class Visit:

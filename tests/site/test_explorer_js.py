@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browsing import serve, unavailable
+from browsing import launch_chromium, serve, unavailable
 from scipy import stats
 from scipy.integrate import solve_ivp
 
@@ -68,6 +68,12 @@ def served(tmp_path_factory):
         (site / "index.html").write_text(head.format("explorer") + body)
     with serve(site) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 class Page:
