@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import quadnet as qn
-from quadnet.analysis import chain_ode_gap, run_outcome
+from quadnet.analysis import chain_ode_gap, ode_outcomes, run_outcome
 from quadnet.escape import EscapeComparison, EscapeTimes, chain_growth_rate, compare_escape_time, ode_escape_times
 
 P4, PS2, ETA = 4, 2, 0.125
@@ -145,3 +145,31 @@ def test_plotting_helpers_draw_the_data():
     s = np.array([[1.0, 3.0], [2.0, 6.0]])  # mean 2, 4 and sd 1, 2 over axis 1
     verts = plotting.band(ax, [0, 1], s, axis=1).get_paths()[0].vertices
     assert verts[:, 1].min() == pytest.approx(1.0) and verts[:, 1].max() == pytest.approx(6.0)
+
+
+def test_ode_outcomes_is_the_direct_loop_and_follows_the_thresholds():
+    seed = 1e-3 * np.linspace(1, 0.6, P4 * PS2).reshape(P4, PS2)
+    q0s, etas = np.array([1.0, 10.0]), np.array([0.1, 0.2])
+    got = ode_outcomes(P4, PS2, A4, B2, q0s, etas, seed, alpha_end=400.0)
+    assert list(got) == [(q, e) for q in q0s for e in etas]  # q0 major, eta minor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", qn.CriticalStepWarning)
+        for (q, e), outcome in got.items():
+            run = qn.integrate_ode(
+                q * np.eye(P4) + seed @ seed.T, seed, np.eye(PS2), A4, B2, e / A4, [0, 400.0], method="LSODA"
+            )
+            assert outcome == run_outcome(run), (q, e)
+    # the thresholds of chapter 2: eta = 0.1 < eta_m from q0 = 1 reaches zero loss; q0 = 10 lies
+    # outside the basin at eta = 0.2 > eta_b(10) and diverges
+    assert got[1.0, 0.1] == "zero loss" and got[10.0, 0.2] == "diverged"
+    assert 0.1 < qn.step_limits(P4, PS2, A4, B2).eta("manifold") and A4 * qn.basin_lr(P4, PS2, A4, B2, q0=10.0) < 0.2
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"q0s": []}, {"q0s": [-1.0]}, {"etas": [[0.1]]}, {"M0": np.zeros((2, 2))}, {"alpha_end": 0.0}],
+)
+def test_ode_outcomes_rejects_bad_input(kw):
+    args = dict(q0s=[1.0], etas=[0.1], M0=np.zeros((P4, PS2)), alpha_end=10.0) | kw
+    with pytest.raises(ValueError):
+        ode_outcomes(P4, PS2, A4, B2, **args)

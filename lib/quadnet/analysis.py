@@ -16,6 +16,7 @@ from .manifold import RankDeficientWarning, polar
 from .model import make_rng
 from .ode import integrate_ode
 from .sgd import sgd_overlaps
+from .theory import CriticalStepWarning
 
 __all__ = [
     "escape_time",
@@ -30,6 +31,7 @@ __all__ = [
     "sphere_uniformity",
     "chain_ode_gap",
     "run_outcome",
+    "ode_outcomes",
 ]
 
 
@@ -580,3 +582,76 @@ def run_outcome(trajectory: Any, zero_loss: float = 1e-3) -> str:
     if bool(trajectory.diverged):
         return "diverged"
     return "zero loss" if float(to_numpy(trajectory.loss)[-1]) < zero_loss else "stationary"
+
+
+def ode_outcomes(
+    p: int,
+    p_star: int,
+    a: float,
+    b: float,
+    q0s: Any,
+    etas: Any,
+    M0: Any,
+    alpha_end: float,
+    *,
+    zero_loss: float = 1e-3,
+) -> dict[tuple[float, float], str]:
+    """How the ODE ends from each start scale q0 and step η of a grid: chapter 2's phase diagram.
+
+    For every pair (q0, η) integrates :func:`quadnet.integrate_ode` (LSODA, P = I) from
+    Q(0) = q0 I + M0 M0ᵀ, M(0) = M0 with the step γ = η / a up to α = ``alpha_end``, and
+    classifies the run with :func:`run_outcome`. The grid is meant to reach steps beyond the
+    critical one, so :class:`quadnet.CriticalStepWarning` is silenced during these runs.
+
+    Parameters
+    ----------
+    p, p_star : int ≥ 1
+        Widths of the student and the teacher.
+    a, b : float > 0
+        Readouts.
+    q0s, etas : 1-d arrays of floats > 0
+        Start scales and effective steps η = aγ.
+    M0 : array (p, p*)
+        The small seed of M(0) shared by all the runs (M0 = 0 stays on the invariant plateau line).
+    alpha_end : float > 0
+        Where each run stops.
+    zero_loss : float > 0
+        As in :func:`run_outcome`.
+
+    Returns
+    -------
+    dict of (q0, η) to str
+        ``"diverged"``, ``"zero loss"`` or ``"stationary"``, in the order q0 major, η minor.
+
+    Raises
+    ------
+    ValueError
+        Empty or non-positive ``q0s``/``etas``, ``M0`` not of shape (p, p*), ``alpha_end`` ≤ 0.
+
+    Examples
+    --------
+    >>> seed = 1e-3 * np.ones((2, 1))
+    >>> ode_outcomes(2, 1, 0.5, 1.0, [1.0], [0.05, 2.0], seed, 200.0)
+    {(1.0, 0.05): 'zero loss', (1.0, 2.0): 'diverged'}
+    """
+    p, p_star = v.integer("p", p), v.integer("p_star", p_star)
+    a = v.positive("a", a, array=False)
+    grid = {}
+    for name, values in (("q0s", q0s), ("etas", etas)):
+        x = np.asarray(v.positive(name, values), dtype=float)
+        if x.ndim != 1 or x.size == 0:
+            raise ValueError(f"{name} must be a non-empty 1-d array of positive numbers, got shape {x.shape}")
+        grid[name] = x
+    M0 = np.asarray(M0, dtype=float)
+    if M0.shape != (p, p_star):
+        raise ValueError(f"M0 must have shape (p, p*) = {(p, p_star)}, got {M0.shape}")
+    alpha_end = v.positive("alpha_end", alpha_end, array=False)
+    outcomes = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CriticalStepWarning)  # divergence is one of the outcomes
+        for q0 in grid["q0s"]:
+            Q0 = q0 * np.eye(p) + M0 @ M0.T
+            for eta in grid["etas"]:
+                run = integrate_ode(Q0, M0, np.eye(p_star), a, b, eta / a, [0, alpha_end], method="LSODA")
+                outcomes[float(q0), float(eta)] = run_outcome(run, zero_loss)
+    return outcomes
