@@ -115,6 +115,25 @@ def test_last_code_cell_checks_claims(path):
     assert "assert" in cells[-1].source, f"{path.name}: last code cell must be the checks cell (assert ...)"
 
 
+def _image_alt(cell) -> str:
+    image = cell.get("metadata", {}).get("mystnb", {}).get("image", {})
+    return (image.get("alt") or "").strip() if isinstance(image, dict) else ""
+
+
+@pytest.mark.parametrize("path", PARAMS, ids=_id)
+def test_alt_text_sits_on_the_cell_that_draws(path):
+    """A figure's alt text (cell metadata ``mystnb.image.alt``) must be on the cell that shows it
+    (``plt.show()``): splitting a cell can leave it on a neighbour, and the page then shows the figure
+    with its file name as alt (the built site's check finds that only after a full build)."""
+    cells = _code_cells(_read(path))
+    drawn_bare = [i for i, c in enumerate(cells) if "plt.show()" in c.source and not _image_alt(c)]
+    alt_unused = [i for i, c in enumerate(cells) if _image_alt(c) and "plt.show()" not in c.source]
+    assert not drawn_bare and not alt_unused, (
+        f"{path.name}: code cells (counted from 0) that show a figure without alt text: {drawn_bare}; "
+        f"that carry alt text but show no figure: {alt_unused}"
+    )
+
+
 _BLOCK_START = re.compile(r"\s*([-+*]|\d+[.)]|>|#+)\s")
 
 
