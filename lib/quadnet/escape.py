@@ -36,7 +36,7 @@ from . import _validate as v
 from . import spectral_ode as so
 from .analysis import escape_time, log_slope, mean_and_stderr
 from .backend import to_numpy
-from .model import make_rng
+from .model import default_readouts, make_rng
 from .ode import integrate_ode
 from .sgd import sgd_overlaps
 from .starts import gaussian_overlaps
@@ -621,6 +621,12 @@ def chain_escape_times(
     return EscapeTimes(alpha=t, diverged=diverged, censored=censored, level=float(level), N=N)
 
 
+def _readouts(p, p_star, a, b):
+    """(a, b), each defaulting to the book's readouts (:func:`~quadnet.default_readouts`) when None."""
+    a0, b0 = default_readouts(v.integer("p", p), v.integer("p_star", p_star))
+    return (a0 if a is None else a), (b0 if b is None else b)
+
+
 def gaussian_escape_times(
     p, p_star, N, replicas, lr=None, *, eta=None, a=None, b=None, q0=1.0, noise=0.0, seed=None, **kwargs
 ) -> EscapeTimes:
@@ -654,9 +660,7 @@ def gaussian_escape_times(
     >>> bool(np.isfinite(out.alpha).all())
     True
     """
-    a0, b0 = 1.0 / v.integer("p", p), 1.0 / v.integer("p_star", p_star)
-    a = a0 if a is None else a
-    b = b0 if b is None else b
+    a, b = _readouts(p, p_star, a, b)
     start = gaussian_overlaps(p, p_star, N, replicas, q0=q0, seed=seed)
     return chain_escape_times(*start, N, a, b, lr, eta=eta, noise=noise, seed=seed, **kwargs)
 
@@ -730,8 +734,7 @@ def compare_escape_time(
     times = gaussian_escape_times(
         p, p_star, N, replicas, lr, eta=eta, a=a, b=b, q0=q0, noise=noise, seed=seed, **kwargs
     )
-    a = 1.0 / p if a is None else a
-    b = 1.0 / p_star if b is None else b
+    a, b = _readouts(p, p_star, a, b)
     escaped = times.alpha[np.isfinite(times.alpha)]
     mean, se = mean_and_stderr(escaped) if escaped.size > 1 else (np.nan, np.nan)
     predicted = np.nan
@@ -827,8 +830,7 @@ def chain_growth_rate(
     >>> g.rates.shape, bool(abs(g.mean / g.theory - 1) < 0.1)
     ((2,), True)
     """
-    a = 1.0 / v.integer("p", p) if a is None else a
-    b = 1.0 / v.integer("p_star", p_star) if b is None else b
+    a, b = _readouts(p, p_star, a, b)
     lr = v.step(lr, eta, v.positive("a", a, array=False))
     upper = v.positive("upper", upper, array=False)
     settle = v.positive("settle", settle, array=False, maximum=1.0)

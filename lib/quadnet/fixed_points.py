@@ -6,14 +6,20 @@ step is above the manifold's γ_m.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validate as v
 from . import spectral_ode as so
+from .analysis import mean_and_stderr
 from .backend import get_backend, to_numpy
+from .model import default_readouts
 from .ode import integrate_ode, ode_rhs
+from .sgd import sgd_overlaps
+from .summaries import norm_per_unit
+from .theory import CriticalStepWarning, plateau
 
 __all__ = [
     "ode_jacobian",
@@ -244,8 +250,6 @@ def _integrate_to(y0, p, p_star, a, b, lr, noise, horizon):
 
 def _plateau_start(p, p_star, a, b, xp):
     """The drift plateau as a start: Q = q_drift I, M = 0, P = I (on the backend ``xp``)."""
-    from .theory import plateau
-
     return xp.asarray(plateau(p, p_star, a, b).Q), xp.zeros((p, p_star)), xp.eye(p_star)
 
 
@@ -287,11 +291,6 @@ def settled_plateau_q(p, p_star, a, b, etas, *, alpha_end=3000.0, backend=None) 
     >>> bool(abs(q[1] - plateau(4, 2, 0.25, 0.5, eta=0.125).q) < 1e-6)
     True
     """
-    import warnings
-
-    from .summaries import norm_per_unit
-    from .theory import CriticalStepWarning
-
     p, p_star = v.integer("p", p), v.integer("p_star", p_star)
     a, b = v.positive("a", a, array=False), v.positive("b", b, array=False)
     alpha_end = v.positive("alpha_end", alpha_end, array=False)
@@ -369,11 +368,6 @@ def plateau_loss_scan(ps, p_star, N, eta, window, *, n_runs, seed, n_times=9, ba
     >>> bool(abs(scan.ode[0] - scan.drift[0]) < 0.05), scan.chain_mean.shape
     (True, (2,))
     """
-    from .analysis import mean_and_stderr
-    from .model import default_readouts
-    from .sgd import sgd_overlaps
-    from .theory import plateau
-
     ps = [v.integer("ps", pp) for pp in np.atleast_1d(ps)]
     p_star, N = v.integer("p_star", p_star), v.integer("N", N)
     n_runs, n_times = v.integer("n_runs", n_runs, minimum=2), v.integer("n_times", n_times)
