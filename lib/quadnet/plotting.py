@@ -121,12 +121,9 @@ def errorbar(ax, x, samples, *, axis=-1, label=None, color=None, marker="o", **k
     >>> type(bars).__name__
     'ErrorbarContainer'
     """
-    import numpy as np
+    from .analysis import mean_and_stderr
 
-    s = np.asarray(samples, dtype=float)
-    n = np.sum(np.isfinite(s), axis=axis)
-    mean = np.nanmean(s, axis=axis)
-    se = np.nanstd(s, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
+    mean, se = mean_and_stderr(samples, axis=axis)
     return ax.errorbar(x, mean, yerr=se, fmt=marker, ls="none", capsize=2, label=label, color=color, **kw)
 
 
